@@ -1,0 +1,78 @@
+"""The training flow: the MLP alone, so production can run it on a GPU work pool.
+
+It reads the run-scoped feature table the seasonal flow wrote, rebuilds the same split
+and encoding, trains, studies patience, logs the MLflow run, and returns plain JSON (so
+its persisted result can be read by a parent flow on another machine).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pandas as pd
+from prefect import flow
+from pydantic import BaseModel, Field
+
+from tasks.training import patience_study, train
+from yieldflow.compare import score_models
+from yieldflow.config import PipelineConfig
+from yieldflow.figures import loss_curve_png
+from yieldflow.ml.mlp import predict
+from yieldflow.split import SeasonSplit, prepare_model_data
+from yieldflow.tracking import TrackingContext
+
+
+class SplitSeasons(BaseModel):
+    train: list[int] = Field(description="Training seasons.")
+    val: list[int] = Field(description="Validation seasons (early stopping).")
+    test: list[int] = Field(description="Held-out test seasons.")
+
+
+class TrackingTarget(BaseModel):
+    """Where the MLP's MLflow run goes: the parent pipeline run's experiment."""
+
+    tracking_uri: str
+    experiment: str
+    experiment_id: str
+    parent_run_id: str
+    shared_tags: dict[str, str] = Field(default_factory=dict)
+
+
+@flow(name="train-model", flow_run_name="train-mlp-seed-{config.seed}", log_prints=True)
+def train_model(
+    features_path: str,
+    split: SplitSeasons,
+    config: PipelineConfig = PipelineConfig(),  # noqa: B008 (pydantic default = UI form default)
+    tracking: TrackingTarget | None = None,
+) -> dict[str, Any]:
+    """Train the MLP on a saved feature table; returns metrics, curves and its MLflow run id."""
+    from tasks.tracking import log_mlp_run  # imports mlflow.pytorch after Prefect's logging
+
+    table = pd.read_parquet(features_path)
+    data = prepare_model_data(table, SeasonSplit(**split.model_dump()))
+    result = train(data, config.training, config.seed)
+    study = patience_study(data, config.training, config.seed)
+    predictions = {part: predict(result.model, data.x[part]) for part in ("val", "test")}
+    scores = score_models({"mlp": predictions}, data.y)["mlp"]
+    curve = loss_curve_png(
+        result.train_loss, result.val_loss, result.best_epoch, result.stopped_epoch
+    )
+    run_id = None
+    if tracking is not None:
+        context = TrackingContext(**tracking.model_dump())
+        run_id = log_mlp_run(context, result, scores, data, config, curve, features_path)
+    return {
+        "mlflow_run_id": run_id,
+        "val": scores.val,
+        "test": scores.test,
+        "best_epoch": result.best_epoch,
+        "stopped_epoch": result.stopped_epoch,
+        "stop_reason": result.stop_reason,
+        "patience": config.training.patience,
+        "device": result.device,
+        "seconds": result.seconds,
+        "train_loss": result.train_loss,
+        "val_loss": result.val_loss,
+        "patience_study": dataclasses.asdict(study),
+    }

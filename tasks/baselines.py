@@ -1,0 +1,25 @@
+"""Prefect task: the simple models, fitted and scored on exactly the MLP's split."""
+
+from __future__ import annotations
+
+import numpy as np
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from yieldflow.config import BaselineConfig
+from yieldflow.ml.baselines import FittedBaseline, fit_baselines
+from yieldflow.split import ModelData
+
+
+@task(name="fit-baselines", cache_policy=NO_CACHE)
+def fit_and_predict_baselines(
+    data: ModelData, config: BaselineConfig, seed: int
+) -> tuple[list[FittedBaseline], dict[str, dict[str, np.ndarray]]]:
+    """Fitted baselines and their validation/test predictions, keyed by model name."""
+    fitted = fit_baselines(data.x["train"], data.y["train"], config, seed)
+    predictions = {
+        b.name: {part: b.estimator.predict(data.x[part]) for part in ("val", "test")}
+        for b in fitted
+    }
+    get_run_logger().info("Fitted baselines: %s", ", ".join(b.name for b in fitted))
+    return fitted, predictions

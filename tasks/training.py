@@ -1,0 +1,81 @@
+"""Prefect tasks: train the MLP (retrying transient device faults) and study its patience."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from yieldflow.config import TrainingConfig
+from yieldflow.ml.device_errors import is_transient_device_error
+from yieldflow.ml.mlp import TrainingResult, train_mlp
+from yieldflow.ml.patience_study import PatienceStudy, study_patience
+from yieldflow.split import ModelData
+
+TRAINING_RETRIES = 2
+TRAINING_RETRY_DELAYS_S = [2, 10]
+
+
+def retry_on_transient_device_error(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect retry_condition_fn: retry CUDA OOM / device faults, fail at once otherwise."""
+    try:
+        state.result()
+    except Exception as error:  # the task's own exception, re-raised by result()
+        return is_transient_device_error(error)
+    return False
+
+
+@task(
+    name="train-mlp",
+    task_run_name="train-mlp-seed-{seed}",
+    retries=TRAINING_RETRIES,
+    retry_delay_seconds=TRAINING_RETRY_DELAYS_S,
+    retry_condition_fn=retry_on_transient_device_error,
+    cache_policy=NO_CACHE,
+)
+def train(data: ModelData, config: TrainingConfig, seed: int) -> TrainingResult:
+    logger = get_run_logger()
+    every = max(1, config.max_epochs // 10)
+
+    def report_epoch(epoch: int, train_loss: float, val_loss: float) -> None:
+        if epoch == 1 or epoch % every == 0:
+            logger.info(
+                "epoch %d: train loss %.4f, validation loss %.4f", epoch, train_loss, val_loss
+            )
+
+    result = train_mlp(
+        data.x["train"], data.y["train"], data.x["val"], data.y["val"], config, seed, report_epoch
+    )
+    logger.info(
+        "MLP trained on %s in %.1f s: best epoch %d, stopped at %d (%s)",
+        result.device,
+        result.seconds,
+        result.best_epoch,
+        result.stopped_epoch,
+        result.stop_reason,
+    )
+    return result
+
+
+@task(
+    name="study-patience",
+    retries=TRAINING_RETRIES,
+    retry_delay_seconds=TRAINING_RETRY_DELAYS_S,
+    retry_condition_fn=retry_on_transient_device_error,
+    cache_policy=NO_CACHE,
+)
+def patience_study(data: ModelData, config: TrainingConfig, seed: int) -> PatienceStudy:
+    """Train once more for all max_epochs (same seed) and replay each patience on it."""
+    full = train_mlp(
+        data.x["train"],
+        data.y["train"],
+        data.x["val"],
+        data.y["val"],
+        config,
+        seed,
+        early_stopping=False,
+    )
+    study = study_patience(full.val_loss, config.patience, config.min_delta)
+    get_run_logger().info(study.justification())
+    return study

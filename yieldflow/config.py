@@ -1,0 +1,186 @@
+"""The one typed configuration of a pipeline run.
+
+Every option is declared here once, with its default, bounds and description. The same
+models are the Prefect flow parameters (so the UI's run form shows and validates them) and
+the source of the command-line options (see yieldflow.cli), so nothing is re-declared.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DEFAULT_SEED = 42
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    data: str | None = Field(
+        default=None,
+        title="Dataset",
+        description=(
+            "Dataset root: a local folder or an s3://bucket/prefix URI following the data "
+            "contract. Empty: the built-in default dataset (12 farms, 4 seasons)."
+        ),
+    )
+    min_coverage: float = Field(
+        default=0.7,
+        ge=0.0,
+        le=1.0,
+        title="Minimum sensor coverage",
+        description=(
+            "Fraction of growing-window hours with an air-temperature reading that a harvest "
+            "needs to be used; harvests below it are reported and left out."
+        ),
+    )
+
+
+class SplitConfig(_Section):
+    test_seasons: int = Field(
+        default=1,
+        ge=1,
+        le=10,
+        title="Test seasons",
+        description="How many of the latest seasons are held out as the test set.",
+    )
+    val_seasons: int = Field(
+        default=1,
+        ge=1,
+        le=10,
+        title="Validation seasons",
+        description="How many seasons before the test seasons are used for validation "
+        "(early stopping and model choice).",
+    )
+    min_train_seasons: int = Field(
+        default=1,
+        ge=1,
+        le=20,
+        title="Minimum training seasons",
+        description="Fewer training seasons than this is an error, not a silent tiny model.",
+    )
+
+
+class TrainingConfig(_Section):
+    hidden_units: list[int] = Field(
+        default=[32, 16],
+        min_length=1,
+        max_length=2,
+        title="Hidden layer sizes",
+        description="Units in each hidden ReLU layer of the MLP (one or two layers).",
+    )
+    learning_rate: float = Field(
+        default=3e-3,
+        gt=0.0,
+        le=10.0,
+        title="Learning rate",
+        description="Adam step size.",
+    )
+    weight_decay: float = Field(
+        default=1e-4,
+        ge=0.0,
+        le=1.0,
+        title="Weight decay",
+        description="Adam L2 penalty; small data overfits without it.",
+    )
+    max_epochs: int = Field(
+        default=500,
+        ge=1,
+        le=100_000,
+        title="Maximum epochs",
+        description="Upper bound on training epochs; early stopping usually ends sooner.",
+    )
+    patience: int = Field(
+        default=40,
+        ge=1,
+        le=10_000,
+        title="Early-stopping patience",
+        description="Epochs without a validation-loss improvement before training stops. "
+        "The report replays the validation curve to show what other values would have done.",
+    )
+    min_delta: float = Field(
+        default=0.0,
+        ge=0.0,
+        title="Early-stopping min_delta",
+        description="An epoch improves only if validation loss drops by more than this.",
+    )
+    batch_size: int = Field(
+        default=16,
+        ge=1,
+        le=1_000_000,
+        title="Batch size",
+        description="Mini-batch size for training (the whole set if larger than it).",
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto",
+        title="Device",
+        description="auto: CUDA when available, else CPU.",
+    )
+
+    @field_validator("hidden_units")
+    @classmethod
+    def _positive_units(cls, units: list[int]) -> list[int]:
+        if any(u < 1 or u > 4096 for u in units):
+            raise ValueError("hidden layer sizes must be between 1 and 4096")
+        return units
+
+
+class BaselineConfig(_Section):
+    rf_n_estimators: int = Field(
+        default=300,
+        ge=10,
+        le=5000,
+        title="Random-forest trees",
+        description="Trees in the RandomForestRegressor baseline.",
+    )
+    rf_min_samples_leaf: int = Field(
+        default=2,
+        ge=1,
+        le=100,
+        title="Random-forest min samples per leaf",
+        description="Larger leaves smooth the forest on small data.",
+    )
+    ridge_alpha: float = Field(
+        default=1.0,
+        ge=0.0,
+        le=1e6,
+        title="Linear model alpha",
+        description="L2 strength of the Ridge linear baseline.",
+    )
+
+
+class TrackingConfig(_Section):
+    experiment: str = Field(
+        default="yieldflow",
+        min_length=1,
+        max_length=200,
+        title="MLflow experiment",
+        description="MLflow experiment the runs are logged to.",
+    )
+    output_dir: str = Field(
+        default="yieldflow-runs",
+        min_length=1,
+        title="Output folder",
+        description="Local folder for run-scoped outputs (features, quarantine report, "
+        "report, model copy); each run writes to its own subfolder.",
+    )
+
+
+class PipelineConfig(_Section):
+    """Everything one run of the seasonal pipeline needs."""
+
+    seed: int = Field(
+        default=DEFAULT_SEED,
+        ge=0,
+        le=2**31 - 1,
+        title="Seed",
+        description="Seeds random, numpy and torch, and the random forest.",
+    )
+    data: DataConfig = Field(default_factory=DataConfig, title="Data")
+    split: SplitConfig = Field(default_factory=SplitConfig, title="Temporal split")
+    training: TrainingConfig = Field(default_factory=TrainingConfig, title="MLP training")
+    baselines: BaselineConfig = Field(default_factory=BaselineConfig, title="Baselines")
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig, title="Tracking")

@@ -1,0 +1,58 @@
+"""What `yieldflow run` prints at the end: a result table and where to look next."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NoReturn
+
+from rich.console import Console
+from rich.table import Table
+
+from yieldflow.report import MODEL_TITLES
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def fail(message: str) -> NoReturn:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise SystemExit(1)
+
+
+def print_summary(summary: dict[str, Any], summary_json: Path | None) -> None:
+    data = summary["data"]
+    seasons = data["seasons"]
+    table = Table(title="yieldflow: validation and test metrics (t/ha)")
+    for column in ("model", "val RMSE", "test RMSE", "test MAE", "test R²"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for name, m in summary["models"].items():
+        table.add_row(
+            MODEL_TITLES.get(name, name),
+            f"{m['val_rmse']:.3f}",
+            f"{m['test_rmse']:.3f}",
+            f"{m['test_mae']:.3f}",
+            f"{m['test_r2']:.3f}",
+        )
+    console.print(table)
+    mlp = summary["models"]["mlp"]
+    console.print(
+        f"{data['harvests_used']} harvests; train {seasons['train']}, validation "
+        f"{seasons['val']}, test {seasons['test']}. MLP on {mlp['device']}: best epoch "
+        f"{mlp['best_epoch']}, stopped at {mlp['stopped_epoch']} (patience {mlp['patience']}).",
+        highlight=False,
+    )
+    console.print(
+        f"Rows read {data['rows_read']}: {data['rows_accepted']} accepted, "
+        f"{data['rows_quarantined']} quarantined, {data['duplicate_rows_dropped']} duplicates "
+        f"dropped; {data['readings_nulled']} values nulled.",
+        highlight=False,
+    )
+    console.print(f"[bold]Verdict:[/] {summary['verdict']}", highlight=False)
+    outputs = summary["outputs"]
+    console.print(f"Report: {outputs['report']}", highlight=False)
+    console.print(
+        f"MLflow: {outputs['mlflow_runs_url']} (tracking {summary['mlflow']['tracking_uri']})",
+        highlight=False,
+    )
+    if summary_json:
+        console.print(f"Summary JSON: {summary_json}", highlight=False)

@@ -1,0 +1,170 @@
+"""Season features per farm, computed from the growing window only (planting → harvest).
+
+Readings are first reduced to one row per farm and local day, then each harvest takes the
+days of its own window (and the 30-day lead before planting for soil moisture at
+planting). Everything is grouped pandas/numpy: no per-row Python loops.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from yieldflow.agronomy import (
+    CROP_GDD_BASE_C,
+    CROP_HEAT_STRESS_C,
+    DEFAULT_GDD_BASE_C,
+    DEFAULT_HEAT_STRESS_C,
+    DRY_DAY_RAIN_MM,
+    DRY_SPELL_MIN_DAYS,
+    FROST_C,
+    LEAD_DAYS,
+    W_M2_DAY_TO_MJ_M2,
+)
+
+KEY = ["farm_id", "season"]
+NUMERIC_FEATURES: tuple[str, ...] = (
+    "gdd_c_days",
+    "rain_mm",
+    "dry_spells",
+    "heat_stress_days",
+    "frost_days",
+    "soil_moisture_mean_pct",
+    "soil_moisture_min_pct",
+    "soil_moisture_at_planting_pct",
+    "radiation_mj_m2",
+    "humidity_mean_pct",
+    "wind_mean_ms",
+    "season_length_days",
+    "irrigated",
+    "sensor_coverage",
+)
+CATEGORICAL_FEATURES: tuple[str, ...] = ("crop", "soil_type")
+TARGET = "yield_t_ha"
+
+
+@dataclass
+class SeasonFeatures:
+    table: pd.DataFrame  # one row per usable harvest: KEY, features, target
+    excluded: pd.DataFrame  # farm_id, season, reason: harvests left out of training
+
+
+def daily_weather(readings: pd.DataFrame, farms: pd.DataFrame) -> pd.DataFrame:
+    """One row per farm and local calendar day with the daily aggregates features need."""
+    local = _local_times(readings, farms)
+    frame = readings.assign(day=local.dt.normalize(), hour=local.dt.floor("h"))
+    grouped = frame.groupby(["farm_id", "day"], sort=True)
+    daily = grouped.agg(
+        tmin_c=("air_temp_c", "min"),
+        tmax_c=("air_temp_c", "max"),
+        rain_mm=("rainfall_mm", "sum"),
+        rain_count=("rainfall_mm", "count"),
+        humidity_pct=("relative_humidity_pct", "mean"),
+        soil_moisture_pct=("soil_moisture_pct", "mean"),
+        radiation_wm2=("solar_radiation_wm2", "mean"),
+        wind_ms=("wind_speed_ms", "mean"),
+    )
+    # Coverage counts distinct hours with an air temperature, so 15-minute loggers do not
+    # look four times as complete as hourly ones.
+    covered = frame.loc[frame["air_temp_c"].notna(), ["farm_id", "day", "hour"]]
+    hours = covered.drop_duplicates().groupby(["farm_id", "day"]).size()
+    daily["hours_covered"] = hours.reindex(daily.index, fill_value=0)
+    # A day whose rain was never measured has unknown rain, not zero rain.
+    daily.loc[daily["rain_count"] == 0, "rain_mm"] = np.nan
+    return daily.drop(columns="rain_count").reset_index()
+
+
+def _local_times(readings: pd.DataFrame, farms: pd.DataFrame) -> pd.Series:
+    """Naive local wall-clock time per reading (farm timezone when known, else UTC)."""
+    local = readings["timestamp"].dt.tz_convert(None)
+    if "timezone" not in farms or farms["timezone"].isna().all():
+        return local
+    zones = farms.dropna(subset=["timezone"]).set_index("farm_id")["timezone"]
+    for farm_id, zone in zones.items():  # one vectorised conversion per farm, not per row
+        mask = readings["farm_id"] == farm_id
+        if mask.any() and zone:
+            local[mask] = readings.loc[mask, "timestamp"].dt.tz_convert(zone).dt.tz_localize(None)
+    return local
+
+
+def season_features(
+    daily: pd.DataFrame, harvests: pd.DataFrame, farms: pd.DataFrame, min_coverage: float
+) -> SeasonFeatures:
+    """Aggregate each harvest's growing window; leave out harvests with thin coverage."""
+    harvests = harvests.merge(
+        farms[["farm_id", "soil_type", "irrigated"]], on="farm_id", how="left"
+    ).assign(
+        soil_type=lambda f: f["soil_type"].fillna("unknown").astype(str),
+        irrigated=lambda f: f["irrigated"].fillna(False).astype(bool).astype(float),
+        gdd_base_c=lambda f: f["crop"].map(CROP_GDD_BASE_C).fillna(DEFAULT_GDD_BASE_C),
+        heat_c=lambda f: f["crop"].map(CROP_HEAT_STRESS_C).fillna(DEFAULT_HEAT_STRESS_C),
+        season_length_days=lambda f: (f["harvest_date"] - f["planting_date"]).dt.days,
+    )
+    days = daily.merge(harvests[[*KEY, "planting_date", "harvest_date", "gdd_base_c", "heat_c"]])
+    in_window = (days["day"] >= days["planting_date"]) & (days["day"] < days["harvest_date"])
+    lead_start = days["planting_date"] - pd.Timedelta(days=LEAD_DAYS)
+    in_lead = (days["day"] >= lead_start) & (days["day"] < days["planting_date"])
+
+    window = days[in_window].sort_values([*KEY, "day"])
+    tmean = (window["tmin_c"] + window["tmax_c"]) / 2
+    window = window.assign(
+        gdd=(tmean - window["gdd_base_c"]).clip(lower=0),
+        heat=(window["tmax_c"] > window["heat_c"]).astype(float),
+        frost=(window["tmin_c"] < FROST_C).astype(float),
+        dry_spell_start=_dry_spell_starts(window),
+    )
+    agg = window.groupby(KEY).agg(
+        gdd_c_days=("gdd", "sum"),
+        rain_mm=("rain_mm", "sum"),
+        dry_spells=("dry_spell_start", "sum"),
+        heat_stress_days=("heat", "sum"),
+        frost_days=("frost", "sum"),
+        soil_moisture_mean_pct=("soil_moisture_pct", "mean"),
+        soil_moisture_min_pct=("soil_moisture_pct", "min"),
+        radiation_mj_m2=("radiation_wm2", "sum"),
+        humidity_mean_pct=("humidity_pct", "mean"),
+        wind_mean_ms=("wind_ms", "mean"),
+        hours_covered=("hours_covered", "sum"),
+    )
+    agg["radiation_mj_m2"] *= W_M2_DAY_TO_MJ_M2
+    lead = days[in_lead].groupby(KEY)["soil_moisture_pct"].mean()
+    agg["soil_moisture_at_planting_pct"] = lead.reindex(agg.index)
+
+    table = harvests.merge(agg.reset_index(), on=KEY, how="left")
+    table["sensor_coverage"] = (
+        table["hours_covered"].fillna(0) / (table["season_length_days"] * 24)
+    ).clip(upper=1.0)
+    low = table["sensor_coverage"] < min_coverage
+    excluded = table.loc[low, KEY].assign(
+        reason=table.loc[low, "sensor_coverage"].map(
+            lambda c: f"sensor coverage {c:.0%} of the growing window is below {min_coverage:.0%}"
+        )
+    )
+    columns = [*KEY, *CATEGORICAL_FEATURES, *NUMERIC_FEATURES, TARGET]
+    usable = table.loc[~low, columns].sort_values(KEY).reset_index(drop=True)
+    return SeasonFeatures(table=usable, excluded=excluded.reset_index(drop=True))
+
+
+def _dry_spell_starts(window: pd.DataFrame) -> pd.Series:
+    """1.0 on the day a run of DRY_SPELL_MIN_DAYS consecutive dry days completes.
+
+    Runs are split at harvest boundaries, at non-dry days and at calendar gaps (a missing
+    day is unknown, so it cannot extend a dry run).
+    """
+    dry = window["rain_mm"] < DRY_DAY_RAIN_MM
+    same_harvest = (window["farm_id"] == window["farm_id"].shift()) & (
+        window["season"] == window["season"].shift()
+    )
+    consecutive = same_harvest & (window["day"] - window["day"].shift() == pd.Timedelta(days=1))
+    run_id = (~(dry & dry.shift(fill_value=False) & consecutive)).cumsum()
+    run_length = dry.groupby(run_id).cumsum()
+    return ((run_length == DRY_SPELL_MIN_DAYS) & dry).astype(float)
+
+
+def build_season_features(
+    readings: pd.DataFrame, harvests: pd.DataFrame, farms: pd.DataFrame, min_coverage: float
+) -> SeasonFeatures:
+    """Readings + harvests → one feature row per usable harvest."""
+    return season_features(daily_weather(readings, farms), harvests, farms, min_coverage)

@@ -1,0 +1,1 @@
+"""Model code: the MLP, its training loop, early stopping and the simple baselines."""

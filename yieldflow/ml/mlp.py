@@ -1,0 +1,223 @@
+"""The yield MLP and its training loop.
+
+The network carries its own input and target scaling as buffers (fitted on the training
+seasons only), so the logged model takes raw feature values and returns t/ha: nothing
+outside it has to remember how the data were scaled.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from yieldflow.config import TrainingConfig
+from yieldflow.ml.early_stopping import EarlyStopping, NonFiniteLossError
+from yieldflow.ml.seeding import set_seeds
+
+
+class TrainingDivergedError(NonFiniteLossError):
+    """Loss went NaN/inf: a data or hyperparameter problem, not a transient fault."""
+
+
+class YieldMLP(nn.Module):
+    """Standardise inputs → 1-2 hidden ReLU layers → one output neuron → t/ha."""
+
+    def __init__(
+        self,
+        n_features: int,
+        hidden_units: Sequence[int],
+        x_mean: np.ndarray | None = None,
+        x_std: np.ndarray | None = None,
+        y_mean: float = 0.0,
+        y_std: float = 1.0,
+    ) -> None:
+        super().__init__()
+        if not 1 <= len(hidden_units) <= 2:
+            raise ValueError("the MLP has one or two hidden layers")
+        layers: list[nn.Module] = []
+        width = n_features
+        for units in hidden_units:
+            layers += [nn.Linear(width, units), nn.ReLU()]
+            width = units
+        layers.append(nn.Linear(width, 1))
+        self.net = nn.Sequential(*layers)
+        self.register_buffer("x_mean", _as_tensor(x_mean, n_features, 0.0))
+        self.register_buffer("x_std", _as_tensor(x_std, n_features, 1.0))
+        self.register_buffer("y_mean", torch.tensor(float(y_mean)))
+        self.register_buffer("y_std", torch.tensor(float(y_std)))
+
+    def forward_scaled(self, x: torch.Tensor) -> torch.Tensor:
+        """Prediction in standardised target units (what the loss is computed on)."""
+        return self.net((x - self.x_mean) / self.x_std).squeeze(-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_scaled(x) * self.y_std + self.y_mean
+
+
+def _as_tensor(values: np.ndarray | None, n: int, fill: float) -> torch.Tensor:
+    if values is None:
+        return torch.full((n,), fill, dtype=torch.float32)
+    return torch.as_tensor(np.asarray(values, dtype=np.float32))
+
+
+def fit_scaling(x_train: np.ndarray, y_train: np.ndarray) -> dict[str, np.ndarray | float]:
+    """Mean/std of the training rows only; constant columns get std 1 to avoid 0/0."""
+    x_std = x_train.std(axis=0)
+    y_std = float(y_train.std())
+    return {
+        "x_mean": x_train.mean(axis=0),
+        "x_std": np.where(x_std > 1e-12, x_std, 1.0),
+        "y_mean": float(y_train.mean()),
+        "y_std": y_std if y_std > 1e-12 else 1.0,
+    }
+
+
+def resolve_device(requested: str) -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was requested but no CUDA device is available")
+    return torch.device(requested)
+
+
+@dataclass
+class TrainingResult:
+    model: YieldMLP  # best weights restored, on the CPU
+    train_loss: list[float] = field(default_factory=list)  # per epoch, standardised MSE
+    val_loss: list[float] = field(default_factory=list)
+    best_epoch: int = 0
+    stopped_epoch: int = 0
+    stop_reason: str = ""  # "patience" or "max_epochs"
+    device: str = "cpu"
+    seconds: float = 0.0
+
+    @property
+    def best_val_loss(self) -> float:
+        return self.val_loss[self.best_epoch - 1]
+
+
+def train_one_epoch(
+    model: YieldMLP,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+) -> torch.Tensor:
+    """One pass over the batches; returns the mean training loss as a device tensor.
+
+    The loss is accumulated on the device and read once per epoch by the caller, so the
+    loop has no per-batch host synchronisation.
+    """
+    model.train()
+    total = torch.zeros((), device=batches[0][0].device)
+    count = 0
+    for x_batch, y_scaled in batches:
+        optimizer.zero_grad()  # before the forward pass: each step sees only its batch
+        loss = loss_fn(model.forward_scaled(x_batch), y_scaled)
+        loss.backward()
+        optimizer.step()
+        total = total + loss.detach() * len(y_scaled)
+        count += len(y_scaled)
+    return total / count
+
+
+def _batches(
+    x: torch.Tensor, y: torch.Tensor, batch_size: int, generator: torch.Generator
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    if batch_size >= len(y):
+        return [(x, y)]
+    order = torch.randperm(len(y), generator=generator).to(x.device)
+    return [(x[idx], y[idx]) for idx in torch.split(order, batch_size)]
+
+
+def train_mlp(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    config: TrainingConfig,
+    seed: int,
+    on_epoch: Callable[[int, float, float], None] | None = None,
+    early_stopping: bool = True,
+) -> TrainingResult:
+    """Train with Adam on MSE, early-stop on validation loss, restore the best weights.
+
+    ``early_stopping=False`` runs all ``max_epochs`` (used to replay other patience values
+    on the full curve); with the same seed its first epochs equal the early-stopped run's.
+    """
+    if len(x_train) == 0 or len(x_val) == 0:
+        raise ValueError("training and validation sets must both have rows")
+    set_seeds(seed)
+    device = resolve_device(config.device)
+    started = time.perf_counter()
+    scaling = fit_scaling(x_train, y_train)
+    model = YieldMLP(x_train.shape[1], config.hidden_units, **scaling).to(device)
+    optimizer = torch.optim.Adam(
+        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    loss_fn = nn.MSELoss()
+    generator = torch.Generator().manual_seed(seed)
+
+    def to_device(a: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(a, dtype=np.float32), device=device)
+
+    xt, xv = to_device(x_train), to_device(x_val)
+    yt_scaled = (to_device(y_train) - model.y_mean) / model.y_std
+    yv_scaled = (to_device(y_val) - model.y_mean) / model.y_std
+
+    stopper = EarlyStopping(patience=config.patience, min_delta=config.min_delta)
+    result = TrainingResult(model=model, device=str(device))
+    best_state = copy.deepcopy(model.state_dict())
+    for epoch in range(1, config.max_epochs + 1):
+        batches = _batches(xt, yt_scaled, config.batch_size, generator)
+        train_loss_t = train_one_epoch(model, optimizer, loss_fn, batches)
+        model.eval()
+        with torch.no_grad():
+            val_loss_t = loss_fn(model.forward_scaled(xv), yv_scaled)
+        train_loss, val_loss = (float(v) for v in torch.stack([train_loss_t, val_loss_t]).cpu())
+        result.train_loss.append(train_loss)
+        result.val_loss.append(val_loss)
+        if on_epoch is not None:
+            on_epoch(epoch, train_loss, val_loss)
+        _check_finite(epoch, train_loss, val_loss, config.learning_rate)
+        if stopper.update(epoch, val_loss):
+            best_state = copy.deepcopy(model.state_dict())
+        if early_stopping and stopper.should_stop:
+            result.stop_reason = "patience"
+            break
+    else:
+        result.stop_reason = "max_epochs"
+    result.stopped_epoch = len(result.val_loss)
+    result.best_epoch = stopper.best_epoch or result.stopped_epoch
+    model.load_state_dict(best_state)  # restore the best weights whatever ended training
+    result.model = model.cpu().eval()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+# Targets are standardised, so a loss this large means predictions a hundred standard
+# deviations off: the optimiser has diverged even if the number is still finite.
+EXPLODED_LOSS = 1e4
+
+
+def _check_finite(epoch: int, train_loss: float, val_loss: float, learning_rate: float) -> None:
+    if np.isfinite(train_loss) and np.isfinite(val_loss) and train_loss < EXPLODED_LOSS:
+        return
+    raise TrainingDivergedError(
+        f"training diverged at epoch {epoch} (train loss {train_loss:.4g}, validation loss "
+        f"{val_loss:.4g}): the learning rate {learning_rate} is probably too high, or the "
+        "features hold extreme values; lower --learning-rate and check the data"
+    )
+
+
+def predict(model: YieldMLP, x: np.ndarray) -> np.ndarray:
+    """Yield predictions in t/ha for raw feature rows."""
+    model.eval()
+    with torch.no_grad():
+        inputs = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        return model(inputs).numpy().astype(float)

@@ -1,0 +1,147 @@
+"""MLflow side effects: one parent run per pipeline run, one nested run per model.
+
+Every model run gets the same metric names (val_rmse, test_rmse, ...) and the same tags
+(pipeline run id, dataset fingerprint, split), so the MLflow compare view lines them up.
+Run ids are passed explicitly: MLflow's active run is thread-local and Prefect tasks may
+run in other threads.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+TAG_PIPELINE_RUN = "yieldflow.pipeline_run_id"
+TAG_FINGERPRINT = "yieldflow.dataset_fingerprint"
+TAG_SPLIT = "yieldflow.split"
+TAG_MODEL = "yieldflow.model"
+
+
+def resolve_tracking_uri() -> str:
+    """MLFLOW_TRACKING_URI when set, else an embedded SQLite store in the working folder."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
+
+
+def redact_uri(uri: str) -> str:
+    """Drop user:password from a URI so it can be logged or published."""
+    parts = urlsplit(uri)
+    if parts.username is None and parts.password is None:
+        return uri
+    host = parts.hostname or ""
+    netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+@dataclass(frozen=True)
+class TrackingContext:
+    """What every task needs to log into the same experiment and parent run."""
+
+    tracking_uri: str
+    experiment: str
+    experiment_id: str
+    parent_run_id: str
+    shared_tags: Mapping[str, str]
+
+    def client(self) -> MlflowClient:
+        return MlflowClient(tracking_uri=self.tracking_uri)
+
+
+def start_pipeline_run(
+    tracking_uri: str, experiment: str, run_name: str, tags: Mapping[str, str]
+) -> TrackingContext:
+    client = MlflowClient(tracking_uri=tracking_uri)
+    found = client.get_experiment_by_name(experiment)
+    experiment_id = found.experiment_id if found else client.create_experiment(experiment)
+    run = client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
+    return TrackingContext(tracking_uri, experiment, experiment_id, run.info.run_id, dict(tags))
+
+
+def end_pipeline_run(context: TrackingContext, status: str = "FINISHED") -> None:
+    context.client().set_terminated(context.parent_run_id, status=status)
+
+
+def log_model_run(
+    context: TrackingContext,
+    model_name: str,
+    params: Mapping[str, Any],
+    metrics: Mapping[str, float],
+    log_model: Callable[[], None] | None = None,
+    curves: Mapping[str, list[float]] | None = None,
+    files: Mapping[str, bytes | str] | None = None,
+    dataset: mlflow.data.Dataset | None = None,
+) -> str:
+    """One nested run for one model; returns its run id.
+
+    ``log_model`` is called with the run active (mlflow.<flavor>.log_model needs that);
+    ``curves`` are logged as per-epoch steps starting at 1.
+    """
+    mlflow.set_tracking_uri(context.tracking_uri)
+    tags = {**context.shared_tags, TAG_MODEL: model_name}
+    with mlflow.start_run(
+        experiment_id=context.experiment_id,
+        run_name=model_name,
+        parent_run_id=context.parent_run_id,
+        tags=tags,
+    ) as run:
+        mlflow.log_params({k: _param_value(v) for k, v in params.items()})
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        if curves:
+            _log_curves(run.info.run_id, context.client(), curves)
+        if dataset is not None:
+            mlflow.log_input(dataset, context="training")
+        for name, content in (files or {}).items():
+            log_bytes(context.client(), run.info.run_id, name, content)
+        if log_model is not None:
+            log_model()
+        return run.info.run_id
+
+
+def _log_curves(run_id: str, client: MlflowClient, curves: Mapping[str, list[float]]) -> None:
+    from mlflow.entities import Metric
+
+    timestamp = int(1000 * time.time())
+    metrics = [
+        Metric(key=name, value=float(value), timestamp=timestamp, step=step)
+        for name, values in curves.items()
+        for step, value in enumerate(values, start=1)
+    ]
+    for start in range(0, len(metrics), 1000):  # MLflow caps a batch at 1000 metrics
+        client.log_batch(run_id, metrics=metrics[start : start + 1000])
+
+
+def log_bytes(client: MlflowClient, run_id: str, name: str, content: bytes | str) -> None:
+    """Log an in-memory file as a run artifact under its own name."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
+        folder_in_run = Path(name).parent.as_posix()
+        client.log_artifact(run_id, str(path), None if folder_in_run == "." else folder_in_run)
+
+
+def _param_value(value: Any) -> Any:
+    return value if isinstance(value, int | float | str | bool) else str(value)
+
+
+def runs_url(context: TrackingContext, run_id: str | None = None) -> str:
+    """Link to the experiment (or one run) in the MLflow UI.
+
+    For a server store it is the server itself; for the embedded SQLite store it is where
+    `mlflow ui --backend-store-uri <store>` serves by default (MLFLOW_UI_URL overrides).
+    """
+    uri = context.tracking_uri
+    if uri.startswith(("http://", "https://")):
+        base = redact_uri(uri)
+    else:
+        base = os.environ.get("MLFLOW_UI_URL", "http://127.0.0.1:5000")
+    link = f"{base.rstrip('/')}/#/experiments/{context.experiment_id}"
+    return f"{link}/runs/{run_id}" if run_id else link
