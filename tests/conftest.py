@@ -1,0 +1,37 @@
+"""Shared fixtures. Every test gets its own Prefect home, MLflow store and caches, so tests
+never touch the developer's ./mlflow.db or ~/.prefect."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_stores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("YIELDFLOW_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """A temporary Prefect server and database for the tests that run flows (~10 s)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """5 farms × 4 seasons of generated data (with logger faults), made once per session."""
+    from yieldflow.synthetic import generate_dataset
+
+    root = tmp_path_factory.mktemp("data") / "small"
+    generate_dataset(root, farms=5, seasons=4, first_season=2021, seed=7)
+    return root

@@ -1,0 +1,113 @@
+"""The whole seasonal flow under a temporary Prefect server, checked through the Prefect
+and MLflow clients (what a user would see), on a small generated dataset."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from mlflow.tracking import MlflowClient
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+from flows.seasonal_pipeline import seasonal_pipeline
+from yieldflow.config import (
+    BaselineConfig,
+    DataConfig,
+    PipelineConfig,
+    TrackingConfig,
+    TrainingConfig,
+)
+from yieldflow.tracking import TAG_PIPELINE_RUN
+
+MODELS = {"mlp", "random_forest", "linear", "mean_baseline"}
+
+
+@pytest.fixture(scope="module")
+def run(prefect_server, small_dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("flow")
+    config = PipelineConfig(
+        data=DataConfig(data=str(small_dataset)),
+        training=TrainingConfig(max_epochs=120, patience=10),
+        baselines=BaselineConfig(rf_n_estimators=20),
+        tracking=TrackingConfig(experiment="flow-test", output_dir=str(out / "runs")),
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{out / 'mlflow.db'}")
+        summary = seasonal_pipeline(config)
+    return summary, f"sqlite:///{out / 'mlflow.db'}"
+
+
+def test_summary_has_the_stable_keys(run):
+    summary, _ = run
+    data = summary["data"]
+    for key in ("harvests_used", "rows_read", "rows_accepted", "rows_quarantined",
+                "duplicate_rows_dropped", "readings_nulled"):
+        assert isinstance(data[key], int)
+    assert data["rows_read"] == (
+        data["rows_accepted"] + data["rows_quarantined"] + data["duplicate_rows_dropped"]
+    )
+    assert data["seasons"] == {"train": [2021, 2022], "val": [2023], "test": [2024]}
+    assert data["harvests_used"] == 20
+    assert set(summary["models"]) == MODELS
+    for metrics in summary["models"].values():
+        assert {"val_rmse", "test_rmse", "test_mae", "test_r2", "mlflow_run_id"} <= set(metrics)
+    mlp = summary["models"]["mlp"]
+    assert mlp["device"] == "cpu" and mlp["patience"] == 10
+    assert 1 <= mlp["best_epoch"] <= mlp["stopped_epoch"] <= 120
+    assert summary["verdict"].endswith(".") and "MLP" in summary["verdict"]
+    assert summary["prefect"]["flow_run_id"]
+    json.dumps(summary)  # JSON-able as it is
+
+
+def test_mlflow_has_one_comparable_run_per_model(run):
+    summary, uri = run
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("flow-test")
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        f"tags.`{TAG_PIPELINE_RUN}` = '{summary['prefect']['flow_run_id']}'",
+    )
+    children = {r.data.tags["yieldflow.model"]: r for r in runs if "yieldflow.model" in r.data.tags}
+    assert set(children) == MODELS
+    parent_ids = {r.data.tags.get("mlflow.parentRunId") for r in children.values()}
+    assert len(parent_ids) == 1 and None not in parent_ids
+    for name, child in children.items():
+        assert child.info.run_id == summary["models"][name]["mlflow_run_id"]
+        assert {"val_rmse", "test_rmse", "test_mae", "test_r2"} <= set(child.data.metrics)
+        assert child.data.tags["yieldflow.dataset_fingerprint"]
+    mlp = children["mlp"]
+    history = client.get_metric_history(mlp.info.run_id, "val_loss")
+    assert [m.step for m in history] == list(range(1, summary["models"]["mlp"]["stopped_epoch"] + 1))
+    for param in ("learning_rate", "max_epochs", "architecture", "patience", "min_delta",
+                  "batch_size", "seed", "device"):
+        assert param in mlp.data.params
+    artifacts = {a.path for a in client.list_artifacts(mlp.info.run_id)}
+    assert "loss_curve.png" in artifacts
+    assert client.search_logged_models([experiment.experiment_id])  # models were logged
+    parent_artifacts = {a.path for a in client.list_artifacts(parent_ids.pop())}
+    assert {"report.md", "loss_curve.png", "summary.json"} <= parent_artifacts
+
+
+def test_prefect_artifacts_show_the_report_and_metrics(run):
+    summary, _ = run
+    flow_filter = FlowRunFilter(id=FlowRunFilterId(any_=[summary["prefect"]["flow_run_id"]]))
+    with get_client(sync_client=True) as client:
+        artifacts = {a.key: a for a in client.read_artifacts(flow_run_filter=flow_filter)}
+    report = artifacts["yield-report"]
+    assert report.type == "markdown"
+    assert "data:image/png;base64," in report.data
+    assert "Why this patience" in report.data and summary["verdict"] in report.data
+    table = artifacts["model-metrics"]
+    rows = json.loads(table.data) if isinstance(table.data, str) else table.data
+    assert {row["model"] for row in rows} == MODELS
+    assert "/#/experiments/" in artifacts["mlflow-runs"].data
+
+
+def test_run_folder_has_the_reports(run):
+    summary, _ = run
+    from pathlib import Path
+
+    folder = Path(summary["outputs"]["run_folder"])
+    assert {"quarantine.csv", "ingestion_summary.json", "features.parquet", "report.md",
+            "loss_curve.png", "summary.json"} <= {p.name for p in folder.iterdir()}
