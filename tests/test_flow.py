@@ -3,6 +3,7 @@ and MLflow clients (what a user would see), on a small generated dataset."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -92,8 +93,12 @@ def test_mlflow_has_one_comparable_run_per_model(run):
 def test_prefect_artifacts_show_the_report_and_metrics(run):
     summary, _ = run
     flow_filter = FlowRunFilter(id=FlowRunFilterId(any_=[summary["prefect"]["flow_run_id"]]))
-    with get_client(sync_client=True) as client:
-        artifacts = {a.key: a for a in client.read_artifacts(flow_run_filter=flow_filter)}
+
+    async def read():
+        async with get_client() as client:
+            return await client.read_artifacts(flow_run_filter=flow_filter)
+
+    artifacts = {a.key: a for a in asyncio.run(read())}
     report = artifacts["yield-report"]
     assert report.type == "markdown"
     assert "data:image/png;base64," in report.data

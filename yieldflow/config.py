@@ -169,6 +169,35 @@ class TrackingConfig(_Section):
     )
 
 
+class OrchestrationConfig(_Section):
+    train_on: Literal["auto", "in-process", "deployment"] = Field(
+        default="auto",
+        title="Where the MLP trains",
+        description="auto: on the training deployment (GPU pool) when this run itself comes "
+        "from a deployment, in this process for ad-hoc runs; or force one of the two.",
+    )
+    training_deployment: str = Field(
+        default="train-model/train-model",
+        min_length=3,
+        title="Training deployment",
+        description="flow-name/deployment-name started with run_deployment to train the MLP.",
+    )
+    training_timeout_s: int = Field(
+        default=3600,
+        ge=10,
+        le=86_400,
+        title="Training timeout (s)",
+        description="How long the seasonal run waits for the training deployment to finish.",
+    )
+    shared_storage: str | None = Field(
+        default=None,
+        title="Shared storage for intermediate data",
+        description="Run-scoped location (local folder or s3://bucket/prefix) for the feature "
+        "table the training flow reads; empty: the local run folder. Use S3 when training "
+        "runs on another machine.",
+    )
+
+
 class PipelineConfig(_Section):
     """Everything one run of the seasonal pipeline needs."""
 
@@ -184,3 +213,6 @@ class PipelineConfig(_Section):
     training: TrainingConfig = Field(default_factory=TrainingConfig, title="MLP training")
     baselines: BaselineConfig = Field(default_factory=BaselineConfig, title="Baselines")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, title="Tracking")
+    orchestration: OrchestrationConfig = Field(
+        default_factory=OrchestrationConfig, title="Orchestration"
+    )

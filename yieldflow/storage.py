@@ -3,10 +3,17 @@
 Ingestion only needs to list the files of a dataset root and read their bytes, so both
 kinds of store hide behind this small protocol and the validation logic never knows which
 one it is reading.
+
+Run-scoped outputs (intermediate data passed between flows that may run on different
+machines) go through `write_uri` / `read_uri` / `join_uri`, which accept a local path or an
+`s3://bucket/key` URI alike. boto3 is imported (via yieldflow.s3) only when an S3 URI is used.
 """
 
 from __future__ import annotations
 
+import os
+import re
+import uuid
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
@@ -61,3 +68,75 @@ def open_source(uri: str | Path) -> DataSource:
 
         return S3Source(text)
     return LocalSource(text)
+
+
+S3_SCHEME = "s3://"
+# Bucket names: letters, digits, dots, hyphens (underscores and upper case only for legacy
+# buckets). This also refuses "user:secret@bucket" forms, so a URI cannot carry credentials
+# into messages.
+_BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$")
+
+
+def is_s3_uri(uri: str | Path) -> bool:
+    return str(uri).startswith(S3_SCHEME)
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """`s3://bucket/some/prefix/` -> ("bucket", "some/prefix"), with the key checked.
+
+    The key part is returned without leading or trailing slashes ("" for a whole bucket);
+    `..` segments are refused so a URI cannot point outside the intended prefix.
+    """
+    if not is_s3_uri(uri):
+        raise ValueError(f"not an s3:// URI: {uri!r}")
+    bucket, _, key = uri[len(S3_SCHEME) :].partition("/")
+    if not _BUCKET.match(bucket):
+        raise ValueError(f"invalid S3 bucket name in URI: {bucket!r}")
+    key = key.strip("/")
+    if key:
+        safe_relative_key(key)
+    return bucket, key
+
+
+def join_uri(base: str | Path, *parts: str) -> str:
+    """Join relative parts onto a local path or an s3:// URI; parts with `..` are refused."""
+    clean = [safe_relative_key(part).as_posix() for part in parts if part not in ("", ".")]
+    if is_s3_uri(base):
+        bucket, key = split_s3_uri(str(base))
+        return S3_SCHEME + "/".join([bucket, *([key] if key else []), *clean])
+    return str(Path(base).joinpath(*clean))
+
+
+def write_uri(uri: str | Path, data: bytes) -> None:
+    """Write bytes to a local path (atomically, creating folders) or to an s3:// URI.
+
+    Readers on other machines must never see half a file, so a local write goes to a
+    temporary file in the same folder first and is then renamed over the target.
+    """
+    if is_s3_uri(uri):
+        from yieldflow.s3 import put_uri
+
+        put_uri(str(uri), data)
+        return
+    path = Path(uri).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Same folder (so the rename is atomic); open(..., "xb") keeps the umask's permissions.
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "xb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_uri(uri: str | Path) -> bytes:
+    """The bytes at a local path or s3:// URI; FileNotFoundError when there is none."""
+    if is_s3_uri(uri):
+        from yieldflow.s3 import get_uri
+
+        return get_uri(str(uri))
+    return Path(uri).expanduser().read_bytes()

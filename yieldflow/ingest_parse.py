@@ -1,0 +1,227 @@
+"""Parsing for ingestion: files' bytes -> one table of strings with `_piece` and `_line`.
+
+Every cell stays text so a bad value can be reported exactly as written. CSV must be UTF-8
+with a header row; Parquet becomes the same string table, so one set of rules in
+yieldflow.validation serves both. Each file is checked on its own (encoding, header, field
+count per record, all vectorised over its bytes), then CSV files that share a header are
+parsed in a single read_csv call: exports split per day mean thousands of small files, and
+per-call overhead, not parsing, would otherwise dominate.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from yieldflow.storage import DataSource
+
+# A whitespace-only line: inside, at the start, at the end (separate: much faster than `^|`).
+_BLANK_LINES = (
+    re.compile(rb"\n[ \t\r]*\n").search,
+    re.compile(rb"[ \t\r]*\n").match,
+    re.compile(rb"\n[ \t\r]+\Z").search,
+)
+
+
+class FileParseError(Exception):
+    """A file that cannot be parsed at all; the message is the one-line reason."""
+
+
+@dataclass
+class Piece:
+    """One checked file, ready to parse: its header, good records and their line numbers.
+
+    `line` is the 1-based physical line in a CSV file (header = 1) and the 1-based row
+    number in a Parquet file. Records with the wrong number of fields are kept aside in
+    `bad_lines` / `bad_text` (the row, not the file, is at fault).
+    """
+
+    key: str
+    names: list[str]
+    lines: np.ndarray
+    header: bytes = b""
+    body: bytes = b""
+    table: pd.DataFrame | None = None  # Parquet: already a string table
+    bad_lines: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="int64"))
+    bad_text: list[str] = field(default_factory=list)
+
+    @property
+    def bad_reason(self) -> str:
+        return f"wrong number of fields (header has {len(self.names)})"
+
+
+def open_piece(source: DataSource, key: str) -> Piece:
+    """Read and check one file; raise FileParseError with a one-line reason if unusable."""
+    try:
+        data = source.read_bytes(key)
+    except OSError as exc:
+        raise FileParseError(f"cannot read file: {one_line(exc)}") from None
+    if key.lower().endswith(".parquet"):
+        table = _parquet_strings(data)
+        return Piece(key, list(table.columns), np.arange(1, len(table) + 1), table=table)
+    return _csv_piece(key, data)
+
+
+def parse_pieces(pieces: list[Piece]) -> tuple[pd.DataFrame, dict[str, str]]:
+    """All pieces as one string table (`_piece` = index into `pieces`), and failures.
+
+    Should a shared read_csv call fail, its files are retried one by one so the failure
+    names the file; a file that fails is left out and returned as {key: reason}.
+    """
+    groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
+    frames, failures = [], {}
+    for i, piece in enumerate(pieces):
+        if piece.table is not None:
+            frames.append(piece.table.assign(_piece=i, _line=piece.lines))
+        else:
+            groups[tuple(piece.names)].append(i)
+    for members in groups.values():
+        try:
+            frames.append(_parse_group(pieces, members))
+        except FileParseError:
+            for i in members:
+                try:
+                    frames.append(_parse_group(pieces, [i]))
+                except FileParseError as exc:
+                    failures[pieces[i].key] = str(exc)
+    if not frames:
+        return pd.DataFrame({"_piece": [], "_line": []}, dtype="int64"), failures
+    return pd.concat(frames, ignore_index=True), failures
+
+
+def read_table(source: DataSource, key: str) -> tuple[pd.DataFrame, Piece]:
+    """One file as a string table (with `_line`), and its piece (for the bad records)."""
+    piece = open_piece(source, key)
+    table, failures = parse_pieces([piece])
+    if failures:
+        raise FileParseError(failures[key])
+    return table.drop(columns="_piece"), piece
+
+
+def check_columns(names: list[str], required, known) -> list[str]:
+    """Fail the file on a missing required column; return the unknown extra columns."""
+    missing = [c for c in required if c not in names]
+    if missing and not set(names) & set(known):
+        first = ",".join(names)[:80]
+        raise FileParseError(
+            f"no header row: first line {first!r} names none of the expected columns"
+        )
+    if missing:
+        raise FileParseError(f"missing required column(s): {', '.join(missing)}")
+    return [c for c in names if c not in known]
+
+
+def one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _parse_group(pieces: list[Piece], members: list[int]) -> pd.DataFrame:
+    first = pieces[members[0]]
+    text = first.header + b"".join(pieces[i].body for i in members)
+    try:
+        table = pd.read_csv(io.BytesIO(text), dtype=str, keep_default_na=False, index_col=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        raise FileParseError(one_line(exc)) from None
+    lines = [pieces[i].lines for i in members]
+    if len(table) != sum(map(len, lines)) or len(table.columns) != len(first.names):
+        raise FileParseError("rows do not line up with lines (stray quote character?)")
+    table.columns = first.names
+    table["_piece"] = np.repeat(members, [len(x) for x in lines])
+    table["_line"] = np.concatenate(lines)
+    return table
+
+
+def _csv_piece(key: str, data: bytes) -> Piece:
+    """Check a CSV file's bytes and split them into header, good records and bad records."""
+    data = data.removeprefix(codecs.BOM_UTF8)
+    if not data.strip():
+        raise FileParseError("empty file")
+    if b"\x00" in data:
+        raise FileParseError("binary content (NUL bytes): not a CSV text file")
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FileParseError(
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+            "export the file as UTF-8"
+        ) from None
+    starts, ends, fields, lines = _records(data)  # record 0 is the header
+    header = data[starts[0] : ends[0]]
+    names = [n.strip() for n in next(csv.reader(io.StringIO(header.decode())))]
+    if len(set(names)) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise FileParseError(f"duplicate column name(s): {', '.join(dupes)}")
+    good = fields == len(names)
+    good[0] = False
+    bad = np.flatnonzero(~good)[1:]
+    body = _drop_records(data, starts[bad], ends[bad])[ends[0] + 1 :]  # bad ones follow it
+    if body and not body.endswith(b"\n"):
+        body += b"\n"
+    bad_text = [data[starts[i] : ends[i]].decode().strip()[:200] for i in bad]
+    return Piece(key, names, lines[good], header + b"\n", body, None, lines[bad], bad_text)
+
+
+def _records(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Non-blank CSV records: byte start, byte end, field count, first physical line.
+
+    Quote aware (a newline or comma inside quotes does not count); the cheaper path for
+    files without quotes or blank lines matters when there are thousands of small files.
+    """
+    b = np.frombuffer(data, dtype=np.uint8)
+    newline = b == ord("\n")
+    breaks, commas = np.flatnonzero(newline), np.flatnonzero(b == ord(","))
+    lines = None if b'"' in data else np.arange(1, breaks.size + 2)
+    if lines is None:
+        quotes = b == ord('"')
+        quoted = np.bitwise_xor.accumulate(quotes.view(np.uint8)).view(bool)
+        if quoted[-1]:  # the rest of the file would vanish into one field
+            line = np.count_nonzero(newline[: np.flatnonzero(quotes)[-1]]) + 1
+            raise FileParseError(f"unterminated quoted field starting on line {line}")
+        lines = np.concatenate(([1], np.flatnonzero(~quoted[breaks]) + 2))
+        breaks, commas = breaks[~quoted[breaks]], commas[~quoted[commas]]
+    starts = np.concatenate(([0], breaks + 1))
+    ends = np.concatenate((breaks, [b.size]))
+    fields = np.diff(np.searchsorted(commas, ends), prepend=0) + 1
+    if any(find(data) for find in _BLANK_LINES):
+        ink = np.flatnonzero((b != 32) & (b != 9) & (b != 13) & (b != 10))
+        used = np.searchsorted(ink, ends) > np.searchsorted(ink, starts)
+    else:
+        used = starts < b.size  # only the empty tail after a final newline is unused
+    return starts[used], ends[used], fields[used], lines[used]
+
+
+def _drop_records(data: bytes, starts: np.ndarray, ends: np.ndarray) -> bytes:
+    if starts.size == 0:
+        return data
+    keep = np.ones(len(data), dtype=bool)
+    for start, end in zip(starts, ends, strict=True):  # malformed records only: few
+        keep[start : end + 1] = False
+    return np.frombuffer(data, dtype=np.uint8)[keep].tobytes()
+
+
+def _parquet_strings(data: bytes) -> pd.DataFrame:
+    """A Parquet file as the same string table a CSV gives (nulls become empty cells)."""
+    try:
+        frame = pq.read_table(pa.BufferReader(data)).to_pandas()
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise FileParseError(f"not a readable Parquet file: {one_line(exc)}") from None
+    table = {}
+    for name in frame.columns:
+        column = frame[name]
+        if isinstance(column.dtype, pd.DatetimeTZDtype):
+            text = column.dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        elif pd.api.types.is_datetime64_dtype(column.dtype):
+            text = column.dt.strftime("%Y-%m-%dT%H:%M:%S.%f")
+        else:
+            text = column.astype(str)
+        table[str(name).strip()] = text.where(column.notna(), "").astype(str)
+    return pd.DataFrame(table, index=range(len(frame)))
