@@ -14,7 +14,9 @@ def test_metrics_on_a_known_case():
 
 def scores(mlp_test: float, rf_test: float, rf_val: float = 1.0, lin_val: float = 2.0):
     def s(name, val, test):
-        return ModelScores(name, {"rmse": val, "mae": 0, "r2": 0}, {"rmse": test, "mae": 0, "r2": 0})
+        return ModelScores(
+            name, {"rmse": val, "mae": 0, "r2": 0}, {"rmse": test, "mae": 0, "r2": 0}
+        )
 
     return {
         "mlp": s("mlp", 1.0, mlp_test),
@@ -42,4 +44,11 @@ def test_score_models_uses_the_same_metrics_for_every_model():
     preds = {"a": {"val": np.array([1.0, 2.0]), "test": np.array([3.0, 5.0])}}
     result = score_models(preds, truth)["a"]
     assert result.val["rmse"] == 0 and result.test["mae"] == pytest.approx(0.5)
-    assert set(result.flat()) == {"val_rmse", "val_mae", "val_r2", "test_rmse", "test_mae", "test_r2"}
+    assert set(result.flat()) == {
+        "val_rmse",
+        "val_mae",
+        "val_r2",
+        "test_rmse",
+        "test_mae",
+        "test_r2",
+    }

@@ -18,11 +18,20 @@ def hourly(farm: str, start: str, end: str, **values: float) -> pd.DataFrame:
 
 def window_readings(farm: str = "F1") -> pd.DataFrame:
     """Lead month wet, window mild with one rainy day, and extreme weather outside it."""
-    lead = hourly(farm, "2023-04-01", "2023-05-01", air_temp_c=50.0, rainfall_mm=0.0,
-                  soil_moisture_pct=30.0)
-    window = hourly(farm, "2023-05-01", "2023-06-01", air_temp_c=20.0, rainfall_mm=0.0,
-                    soil_moisture_pct=20.0, solar_radiation_wm2=100.0,
-                    relative_humidity_pct=60.0, wind_speed_ms=3.0)
+    lead = hourly(
+        farm, "2023-04-01", "2023-05-01", air_temp_c=50.0, rainfall_mm=0.0, soil_moisture_pct=30.0
+    )
+    window = hourly(
+        farm,
+        "2023-05-01",
+        "2023-06-01",
+        air_temp_c=20.0,
+        rainfall_mm=0.0,
+        soil_moisture_pct=20.0,
+        solar_radiation_wm2=100.0,
+        relative_humidity_pct=60.0,
+        wind_speed_ms=3.0,
+    )
     rainy = window["timestamp"].dt.day == 5
     window.loc[rainy, "rainfall_mm"] = 2.0
     after = hourly(farm, "2023-06-01", "2023-07-01", air_temp_c=-20.0, rainfall_mm=100.0)
@@ -30,10 +39,18 @@ def window_readings(farm: str = "F1") -> pd.DataFrame:
 
 
 def harvest(farm="F1", crop="Maize", season=2023, planting=PLANT, harvest_date=HARVEST):
-    return pd.DataFrame([{
-        "farm_id": farm, "season": season, "crop": crop, "planting_date": planting,
-        "harvest_date": harvest_date, "yield_t_ha": 9.0,
-    }])
+    return pd.DataFrame(
+        [
+            {
+                "farm_id": farm,
+                "season": season,
+                "crop": crop,
+                "planting_date": planting,
+                "harvest_date": harvest_date,
+                "yield_t_ha": 9.0,
+            }
+        ]
+    )
 
 
 FARMS = pd.DataFrame([{"farm_id": "F1", "soil_type": "Loam", "irrigated": True, "timezone": None}])

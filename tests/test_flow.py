@@ -42,8 +42,14 @@ def run(prefect_server, small_dataset, tmp_path_factory):
 def test_summary_has_the_stable_keys(run):
     summary, _ = run
     data = summary["data"]
-    for key in ("harvests_used", "rows_read", "rows_accepted", "rows_quarantined",
-                "duplicate_rows_dropped", "readings_nulled"):
+    for key in (
+        "harvests_used",
+        "rows_read",
+        "rows_accepted",
+        "rows_quarantined",
+        "duplicate_rows_dropped",
+        "readings_nulled",
+    ):
         assert isinstance(data[key], int)
     assert data["rows_read"] == (
         data["rows_accepted"] + data["rows_quarantined"] + data["duplicate_rows_dropped"]
@@ -79,9 +85,19 @@ def test_mlflow_has_one_comparable_run_per_model(run):
         assert child.data.tags["yieldflow.dataset_fingerprint"]
     mlp = children["mlp"]
     history = client.get_metric_history(mlp.info.run_id, "val_loss")
-    assert [m.step for m in history] == list(range(1, summary["models"]["mlp"]["stopped_epoch"] + 1))
-    for param in ("learning_rate", "max_epochs", "architecture", "patience", "min_delta",
-                  "batch_size", "seed", "device"):
+    assert [m.step for m in history] == list(
+        range(1, summary["models"]["mlp"]["stopped_epoch"] + 1)
+    )
+    for param in (
+        "learning_rate",
+        "max_epochs",
+        "architecture",
+        "patience",
+        "min_delta",
+        "batch_size",
+        "seed",
+        "device",
+    ):
         assert param in mlp.data.params
     artifacts = {a.path for a in client.list_artifacts(mlp.info.run_id)}
     assert "loss_curve.png" in artifacts
@@ -114,5 +130,11 @@ def test_run_folder_has_the_reports(run):
     from pathlib import Path
 
     folder = Path(summary["outputs"]["run_folder"])
-    assert {"quarantine.csv", "ingestion_summary.json", "features.parquet", "report.md",
-            "loss_curve.png", "summary.json"} <= {p.name for p in folder.iterdir()}
+    assert {
+        "quarantine.csv",
+        "ingestion_summary.json",
+        "features.parquet",
+        "report.md",
+        "loss_curve.png",
+        "summary.json",
+    } <= {p.name for p in folder.iterdir()}

@@ -12,8 +12,13 @@ def feature_table(seasons=(2020, 2021, 2022, 2023), farms=3) -> pd.DataFrame:
     for s in seasons:
         for f in range(farms):
             row = {c: float(s - 2000 + f) for c in NUMERIC_FEATURES}
-            row.update(farm_id=f"F{f}", season=s, crop="Maize" if s < 2023 else "Sorghum",
-                       soil_type="Loam", **{TARGET: float(s - 2015)})
+            row.update(
+                farm_id=f"F{f}",
+                season=s,
+                crop="Maize" if s < 2023 else "Sorghum",
+                soil_type="Loam",
+                **{TARGET: float(s - 2015)},
+            )
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -30,7 +35,9 @@ def test_split_sizes_are_configurable():
 
 
 def test_too_few_seasons_is_a_clear_error():
-    with pytest.raises(InsufficientSeasonsError, match="needs at least 3 seasons.*has 2: 2022, 2023"):
+    with pytest.raises(
+        InsufficientSeasonsError, match=r"needs at least 3 seasons.*has 2: 2022, 2023"
+    ):
         temporal_split([2022, 2023], SplitConfig())
 
 

@@ -73,7 +73,9 @@ def test_early_stopping_restores_the_best_weights():
     assert result.stop_reason == "patience"
     assert result.stopped_epoch - result.best_epoch == config.patience
     assert result.best_val_loss == min(result.val_loss)
-    scaled_truth = (torch.tensor(y_va, dtype=torch.float32) - result.model.y_mean) / result.model.y_std
+    scaled_truth = (
+        torch.tensor(y_va, dtype=torch.float32) - result.model.y_mean
+    ) / result.model.y_std
     with torch.no_grad():
         restored = nn.MSELoss()(
             result.model.forward_scaled(torch.tensor(x_va, dtype=torch.float32)), scaled_truth
@@ -110,7 +112,7 @@ def test_full_curve_run_starts_exactly_like_the_early_stopped_run():
 
 def test_exploding_learning_rate_stops_with_a_clear_message():
     x_tr, y_tr, x_va, y_va = make_data()
-    with pytest.raises(TrainingDivergedError, match="learning rate 10.0 is probably too high"):
+    with pytest.raises(TrainingDivergedError, match=r"learning rate 10\.0 is probably too high"):
         train_mlp(x_tr, y_tr, x_va, y_va, TrainingConfig(max_epochs=20, learning_rate=10), seed=0)
 
 
