@@ -5,6 +5,7 @@ This flow only wires tasks; every stage's logic lives in yieldflow/ and is teste
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -12,12 +13,13 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.runtime import flow_run
 
-from flows.train_model import SplitSeasons, TrackingTarget, train_model
+from flows.train_model import SplitSeasons, TrackingTarget
 from tasks.baselines import fit_and_predict_baselines
-from tasks.features import FEATURES_FILE, build_features, split_seasons
+from tasks.features import build_features, split_seasons
 from tasks.ingestion import ingest
 from tasks.reporting import publish_report
 from tasks.tracking import finish_tracking, log_baseline_run, start_tracking
+from tasks.training_dispatch import share_features, train_mlp_flow
 from yieldflow.compare import ModelScores, score_models, verdict
 from yieldflow.config import PipelineConfig
 from yieldflow.default_data import default_dataset_path
@@ -48,22 +50,22 @@ def seasonal_pipeline(
     logger.info("Run folder %s; dataset %s", workspace.root, redact_uri(data_uri))
 
     ingested = ingest(data_uri, workspace)
-    features = build_features(ingested, config.data, workspace)
+    features = build_features(ingested, config.data)
     split = split_seasons(features, config.split)
     data = prepare_model_data(features.table, split)
     fingerprint = dataset_fingerprint(ingested.readings, ingested.harvests)
-    features_path = str(workspace.path(FEATURES_FILE))
+    features_path = share_features(features.table, config, run_id, workspace)
 
     tracking_uri = resolve_tracking_uri()
     context = start_tracking(
         tracking_uri, config.tracking.experiment, run_id, fingerprint, split.as_dict(), data_uri
     )
     try:
-        mlp = train_model(
+        mlp = train_mlp_flow(
             features_path,
             SplitSeasons(**split.as_dict()),
             config,
-            TrackingTarget(**context.__dict__),
+            TrackingTarget(**dataclasses.asdict(context)),
         )
         fitted, predictions = fit_and_predict_baselines(data, config.baselines, config.seed)
         scores = mlp_first(

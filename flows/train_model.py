@@ -8,7 +8,8 @@ its persisted result can be read by a parent flow on another machine).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import io
+from typing import Annotated, Any
 
 import pandas as pd
 from prefect import flow
@@ -20,6 +21,7 @@ from yieldflow.config import PipelineConfig
 from yieldflow.figures import loss_curve_png
 from yieldflow.ml.mlp import predict
 from yieldflow.split import SeasonSplit, prepare_model_data
+from yieldflow.storage import read_uri
 from yieldflow.tracking import TrackingContext
 
 
@@ -39,9 +41,16 @@ class TrackingTarget(BaseModel):
     shared_tags: dict[str, str] = Field(default_factory=dict)
 
 
-@flow(name="train-model", flow_run_name="train-mlp-seed-{config.seed}", log_prints=True)
+# persist_result: a parent on another machine reads this flow's return value from the
+# result storage (PREFECT_RESULTS_DEFAULT_STORAGE_BLOCK, e.g. an S3 bucket, in production).
+@flow(
+    name="train-model",
+    flow_run_name="train-mlp-seed-{config.seed}",
+    log_prints=True,
+    persist_result=True,
+)
 def train_model(
-    features_path: str,
+    features_path: Annotated[str, Field(description="Feature table URI (local or s3://).")],
     split: SplitSeasons,
     config: PipelineConfig = PipelineConfig(),  # noqa: B008 (pydantic default = UI form default)
     tracking: TrackingTarget | None = None,
@@ -49,7 +58,7 @@ def train_model(
     """Train the MLP on a saved feature table; returns metrics, curves and its MLflow run id."""
     from tasks.tracking import log_mlp_run  # imports mlflow.pytorch after Prefect's logging
 
-    table = pd.read_parquet(features_path)
+    table = pd.read_parquet(io.BytesIO(read_uri(features_path)))
     data = prepare_model_data(table, SeasonSplit(**split.model_dump()))
     result = train(data, config.training, config.seed)
     study = patience_study(data, config.training, config.seed)

@@ -16,9 +16,10 @@ def fit_and_predict_baselines(
     data: ModelData, config: BaselineConfig, seed: int
 ) -> tuple[list[FittedBaseline], dict[str, dict[str, np.ndarray]]]:
     """Fitted baselines and their validation/test predictions, keyed by model name."""
-    fitted = fit_baselines(data.x["train"], data.y["train"], config, seed)
+    frames = {part: data.encoder.frame(data.frames[part]) for part in ("train", "val", "test")}
+    fitted = fit_baselines(frames["train"], data.y["train"], config, seed)
     predictions = {
-        b.name: {part: b.estimator.predict(data.x[part]) for part in ("val", "test")}
+        b.name: {part: b.estimator.predict(frames[part]) for part in ("val", "test")}
         for b in fitted
     }
     get_run_logger().info("Fitted baselines: %s", ", ".join(b.name for b in fitted))

@@ -9,21 +9,15 @@ from yieldflow.config import DataConfig, SplitConfig
 from yieldflow.features import SeasonFeatures, build_season_features
 from yieldflow.ingest import IngestionResult
 from yieldflow.split import SeasonSplit, temporal_split
-from yieldflow.workspace import RunWorkspace
-
-FEATURES_FILE = "features.parquet"
 
 
 @task(name="build-season-features", cache_policy=NO_CACHE)
-def build_features(
-    ingested: IngestionResult, config: DataConfig, workspace: RunWorkspace
-) -> SeasonFeatures:
-    """One row per usable harvest, saved to the run folder for the training flow."""
+def build_features(ingested: IngestionResult, config: DataConfig) -> SeasonFeatures:
+    """One row per usable harvest (see yieldflow.features for the definitions)."""
     logger = get_run_logger()
     features = build_season_features(
         ingested.readings, ingested.harvests, ingested.farms, config.min_coverage
     )
-    features.table.to_parquet(workspace.path(FEATURES_FILE), index=False)
     logger.info(
         "Built features for %d harvests (%d left out for thin sensor coverage)",
         len(features.table),

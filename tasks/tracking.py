@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -66,9 +67,12 @@ def _split_tag(split: Mapping[str, list[int]]) -> str:
 def features_dataset(data: ModelData, source: str) -> mlflow.data.Dataset:
     """The training feature table as an MLflow dataset input (source: its parquet file)."""
     frame = pd.concat([data.frames[p].assign(split=p) for p in ("train", "val", "test")])
-    return mlflow.data.from_pandas(
-        frame, source=source, targets="yield_t_ha", name="season-features"
-    )
+    frame = frame.astype({c: float for c in frame.select_dtypes("integer").columns})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "source can be interpreted in multiple ways"
+        return mlflow.data.from_pandas(
+            frame, source=source, targets="yield_t_ha", name="season-features"
+        )
 
 
 @task(

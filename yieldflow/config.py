@@ -73,14 +73,14 @@ class TrainingConfig(_Section):
         description="Units in each hidden ReLU layer of the MLP (one or two layers).",
     )
     learning_rate: float = Field(
-        default=3e-3,
+        default=1e-2,
         gt=0.0,
         le=10.0,
         title="Learning rate",
         description="Adam step size.",
     )
     weight_decay: float = Field(
-        default=1e-4,
+        default=1e-2,
         ge=0.0,
         le=1.0,
         title="Weight decay",
@@ -108,7 +108,7 @@ class TrainingConfig(_Section):
         description="An epoch improves only if validation loss drops by more than this.",
     )
     batch_size: int = Field(
-        default=16,
+        default=8,
         ge=1,
         le=1_000_000,
         title="Batch size",

@@ -3,6 +3,7 @@ not match the training columns is refused by MLflow's schema check."""
 
 from __future__ import annotations
 
+import logging
 import warnings
 
 import numpy as np
@@ -27,23 +28,29 @@ def log_mlp_model(model: YieldMLP, example: pd.DataFrame) -> None:
 
     example = example.astype(np.float32)
     signature = infer_signature(example, predict(model, example.to_numpy()))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pickle-format notice; the file is our own model
-        mlflow.pytorch.log_model(
-            model,
-            name="model",
-            signature=signature,
-            input_example=example,
-            serialization_format="pickle",  # pt2 cannot carry a column-named signature
-            pip_requirements=TORCH_REQUIREMENTS,
-        )
+    flavor_logger = logging.getLogger("mlflow.pytorch")
+    level = flavor_logger.level
+    flavor_logger.setLevel(logging.ERROR)  # pickle-format notice: the file is our own model
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            mlflow.pytorch.log_model(
+                model,
+                name="model",
+                signature=signature,
+                input_example=example,
+                serialization_format="pickle",  # pt2 cannot carry a column-named signature
+                pip_requirements=TORCH_REQUIREMENTS,
+            )
+    finally:
+        flavor_logger.setLevel(level)
 
 
 def log_sklearn_model(estimator: BaseEstimator, example: pd.DataFrame) -> None:
     """Inside an active run: a fitted scikit-learn estimator, stored with skops (no pickle)."""
     import mlflow.sklearn
 
-    signature = infer_signature(example, estimator.predict(example.to_numpy()))
+    signature = infer_signature(example, estimator.predict(example))
     mlflow.sklearn.log_model(
         estimator,
         name="model",

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.dummy import DummyRegressor
 from sklearn.ensemble import RandomForestRegressor
@@ -40,8 +41,9 @@ def make_baselines(config: BaselineConfig, seed: int) -> dict[str, BaseEstimator
 
 
 def fit_baselines(
-    x_train: np.ndarray, y_train: np.ndarray, config: BaselineConfig, seed: int
+    x_train: pd.DataFrame, y_train: np.ndarray, config: BaselineConfig, seed: int
 ) -> list[FittedBaseline]:
+    """Fit on a named-column frame, so the logged models check column names at predict."""
     fitted = []
     for name, estimator in make_baselines(config, seed).items():
         estimator.fit(x_train, y_train)
