@@ -31,11 +31,11 @@ from yieldflow.ingest_parse import (
     FileParseError,
     Piece,
     check_columns,
-    open_piece,
     parse_pieces,
+    piece_from_bytes,
     read_table,
 )
-from yieldflow.storage import DataSource
+from yieldflow.storage import DataSource, read_files
 
 PLANNED_SEASONS_FILE = "planned_seasons.csv"  # optional; read by another module, not here
 LAYOUT_REASON = "not part of the dataset layout"
@@ -246,7 +246,12 @@ def _load_table(source, key, required, known, run: _Run) -> tuple[pd.DataFrame, 
 def _load_readings(source, sensors, timezones, now, run: _Run) -> pd.DataFrame:
     """Parse every sensor file, then validate and deduplicate all rows at once."""
     acc = run.accounting
-    opened = [(p, folder) for key, folder in sensors if (p := _open_sensor(source, key, run))]
+    contents = read_files(source, [key for key, _ in sensors])  # concurrent on S3
+    opened = [
+        (p, folder)
+        for (key, folder), (_, data) in zip(sensors, contents, strict=True)
+        if (p := _open_sensor(key, data, run))
+    ]
     table, failures = parse_pieces([p for p, _ in opened])
     for key, reason in failures.items():
         run.fail_file(key, reason)
@@ -277,10 +282,10 @@ def _load_readings(source, sensors, timezones, now, run: _Run) -> pd.DataFrame:
     return readings
 
 
-def _open_sensor(source: DataSource, key: str, run: _Run) -> Piece | None:
+def _open_sensor(key: str, data: bytes | OSError, run: _Run) -> Piece | None:
     """One checked sensor file, or None after reporting why it cannot be used."""
     try:
-        piece = open_piece(source, key)
+        piece = piece_from_bytes(key, data)
         check_columns(piece.names, REQUIRED_SENSOR_COLUMNS, SENSOR_COLUMNS_KNOWN)
     except FileParseError as exc:
         run.fail_file(key, str(exc))

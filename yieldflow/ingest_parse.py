@@ -64,7 +64,14 @@ def open_piece(source: DataSource, key: str) -> Piece:
     try:
         data = source.read_bytes(key)
     except OSError as exc:
-        raise FileParseError(f"cannot read file: {one_line(exc)}") from None
+        return piece_from_bytes(key, exc)
+    return piece_from_bytes(key, data)
+
+
+def piece_from_bytes(key: str, data: bytes | OSError) -> Piece:
+    """Check one file's content (or the error reading it raised) as open_piece does."""
+    if isinstance(data, OSError):
+        raise FileParseError(f"cannot read file: {one_line(data)}")
     if key.lower().endswith(".parquet"):
         table = _parquet_strings(data)
         return Piece(key, list(table.columns), np.arange(1, len(table) + 1), table=table)

@@ -28,9 +28,7 @@ import functools
 import json
 import os
 import time
-from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -49,7 +47,12 @@ from botocore.exceptions import (
 )
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
-from yieldflow.storage import DatasetNotFoundError, safe_relative_key, split_s3_uri
+from yieldflow.storage import (
+    DatasetNotFoundError,
+    fetch_concurrently,
+    safe_relative_key,
+    split_s3_uri,
+)
 
 ENV_MAX_ATTEMPTS = "YIELDFLOW_S3_MAX_ATTEMPTS"
 ENV_SECRET_BLOCK = "YIELDFLOW_S3_SECRET_BLOCK"
@@ -398,19 +401,5 @@ class S3Source:
         for key in keys:
             self._object_key(key)  # refuse unsafe keys before any download starts
         self.client  # noqa: B018  (build the client once, before the threads share it)
-        window = 2 * self.max_workers
-        pending: deque[tuple[str, Future[bytes]]] = deque()
-        pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="yieldflow-s3")
-        try:
-            for key in keys:
-                pending.append((key, pool.submit(self.read_bytes, key)))
-                if len(pending) >= window:
-                    done_key, future = pending.popleft()
-                    yield done_key, future.result()
-            while pending:
-                done_key, future = pending.popleft()
-                yield done_key, future.result()
-        finally:
-            for _, future in pending:
-                future.cancel()
-            pool.shutdown(wait=False, cancel_futures=True)
+        for key, data in fetch_concurrently(self.read_bytes, keys, self.max_workers, capture=()):
+            yield key, data  # type: ignore[misc]

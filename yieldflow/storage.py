@@ -14,6 +14,9 @@ from __future__ import annotations
 import os
 import re
 import uuid
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Protocol
 
@@ -58,6 +61,56 @@ def safe_relative_key(key: str) -> PurePosixPath:
     if path.is_absolute() or ".." in path.parts:
         raise ValueError(f"unsafe path in dataset: {key!r}")
     return path
+
+
+def fetch_concurrently(
+    read: Callable[[str], bytes],
+    keys: Iterable[str],
+    max_workers: int,
+    capture: tuple[type[BaseException], ...] = (OSError,),
+) -> Iterator[tuple[str, bytes | BaseException]]:
+    """(key, bytes) in the order given, read by up to max_workers threads.
+
+    At most 2 × max_workers reads run ahead of the consumer, so memory stays bounded
+    however many keys there are. An error of a ``capture`` type is yielded in place of
+    the bytes (one bad file must not stop the others); any other error surfaces at its
+    key's turn. Closing the iterator early cancels what has not started.
+    """
+    if max_workers <= 1:
+        for key in keys:
+            try:
+                yield key, read(key)
+            except capture as error:
+                yield key, error
+        return
+    pending: deque[tuple[str, Future[bytes]]] = deque()
+    pool = ThreadPoolExecutor(max_workers, thread_name_prefix="yieldflow-read")
+
+    def result(future: Future[bytes]) -> bytes | BaseException:
+        try:
+            return future.result()
+        except capture as error:
+            return error
+
+    try:
+        for key in keys:
+            pending.append((key, pool.submit(read, key)))
+            if len(pending) >= 2 * max_workers:
+                done_key, future = pending.popleft()
+                yield done_key, result(future)
+        while pending:
+            done_key, future = pending.popleft()
+            yield done_key, result(future)
+    finally:
+        for _, future in pending:
+            future.cancel()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def read_files(source: DataSource, keys: Iterable[str]) -> Iterator[tuple[str, bytes | OSError]]:
+    """Every file's bytes, or the OSError that reading it raised; concurrent for sources
+    that declare ``max_workers`` (S3), one by one for local folders."""
+    return fetch_concurrently(source.read_bytes, keys, getattr(source, "max_workers", 1))  # type: ignore[return-value]
 
 
 def open_source(uri: str | Path) -> DataSource:

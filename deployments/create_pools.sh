@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Create (or update) the two work pools prefect.yaml deploys to:
+#   cpu  process pool for the seasonal pipeline and data checks
+#   gpu  the training flow; a process pool on a GPU machine, or Kubernetes in production
+# Usage: deployments/create_pools.sh            (local: both are process pools)
+#        GPU_POOL_TYPE=kubernetes deployments/create_pools.sh
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+prefect="${PREFECT:-prefect}"
+gpu_pool_type="${GPU_POOL_TYPE:-process}"
+
+"$prefect" work-pool create cpu --type process --overwrite
+case "$gpu_pool_type" in
+  process) template="$here/process-gpu-pool.json" ;;
+  kubernetes) template="$here/kubernetes-gpu-pool.json" ;;
+  *) echo "GPU_POOL_TYPE must be process or kubernetes, not '$gpu_pool_type'" >&2; exit 2 ;;
+esac
+"$prefect" work-pool create gpu --type "$gpu_pool_type" --base-job-template "$template" --overwrite
