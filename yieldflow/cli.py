@@ -198,7 +198,7 @@ def run(summary_json: Path | None, verbose: bool, **options: Any) -> None:
 
     With no --data it uses the built-in default dataset (12 farms, 4 seasons, 48 harvests).
     """
-    from yieldflow.console import fail, print_summary
+    from yieldflow.console import fail, print_summary, quiet_tracebacks
 
     try:
         config = build_config(options)
@@ -207,6 +207,8 @@ def run(summary_json: Path | None, verbose: bool, **options: Any) -> None:
         fail(f"invalid option --{str(first['loc'][-1]).replace('_', '-')}: {first['msg']}")
     from flows.seasonal_pipeline import seasonal_pipeline
 
+    if not verbose:
+        quiet_tracebacks()
     try:
         summary = seasonal_pipeline(config)
     except Exception as error:  # one line for the user; the detail with --verbose

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -12,6 +13,28 @@ from yieldflow.report import MODEL_TITLES
 
 console = Console()
 errors = Console(stderr=True)
+
+
+class _DropTraceback(logging.Filter):
+    """Console only: keep the one-line message, drop the traceback (the Prefect API log
+    handler sees the record first, so the UI keeps the detail)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info = None
+        record.exc_text = None
+        record.stack_info = None
+        return True
+
+
+def quiet_tracebacks() -> None:
+    """Stop Prefect's console handler from printing tracebacks (for `run` without -v)."""
+    from prefect.logging.configuration import setup_logging
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    setup_logging()
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, PrefectConsoleHandler):
+            handler.addFilter(_DropTraceback())
 
 
 def fail(message: str) -> NoReturn:
