@@ -185,6 +185,25 @@ def generate_data(
     )
 
 
+@main.command("upload-data")
+@click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("destination")
+def upload_data(source: Path, destination: str) -> None:
+    """Copy a dataset folder to DESTINATION (s3://bucket/prefix or another folder).
+
+    Uses the same S3 settings as ingestion (AWS_ENDPOINT_URL_S3, the boto3 credential
+    chain), so what uploads here is what a run can read.
+    """
+    from yieldflow.console import fail
+    from yieldflow.storage import copy_tree
+
+    try:
+        count = copy_tree(source, destination)
+    except Exception as error:
+        fail(_one_line(error))
+    click.echo(f"Copied {count} files from {source} to {destination}")
+
+
 @main.command("run")
 @config_options
 @click.option(

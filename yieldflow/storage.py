@@ -193,3 +193,18 @@ def read_uri(uri: str | Path) -> bytes:
 
         return get_uri(str(uri))
     return Path(uri).expanduser().read_bytes()
+
+
+def copy_tree(local_root: str | Path, destination: str, max_workers: int = 16) -> int:
+    """Copy every file under a local folder to a local or s3:// destination; returns the
+    number of files. Keys keep their relative paths."""
+    root = Path(local_root)
+    keys = LocalSource(root).list_files()
+    workers = max_workers if is_s3_uri(destination) else 1
+
+    def copy(key: str) -> bytes:
+        write_uri(join_uri(destination, *key.split("/")), (root / key).read_bytes())
+        return b""
+
+    deque(fetch_concurrently(copy, keys, workers, capture=()), maxlen=0)  # run them all
+    return len(keys)
