@@ -211,7 +211,7 @@ def upload_data(source: Path, destination: str) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the run summary (stable JSON interface) to this file.",
 )
-@click.option("--verbose", "-v", is_flag=True, help="Show full tracebacks and library logs.")
+@click.option("--verbose", "-v", is_flag=True, help="Show the full traceback when a run fails.")
 def run(summary_json: Path | None, verbose: bool, **options: Any) -> None:
     """Run the seasonal pipeline once: ingest, features, MLP and baselines, report.
 

@@ -165,7 +165,7 @@ class TrackingConfig(_Section):
         min_length=1,
         title="Output folder",
         description="Local folder for run-scoped outputs (features, quarantine report, "
-        "report, model copy); each run writes to its own subfolder.",
+        "report, summary); each run writes to its own subfolder.",
     )
 
 
