@@ -15,15 +15,18 @@ from prefect.runtime import flow_run
 
 from flows.train_model import SplitSeasons, TrackingTarget
 from tasks.baselines import fit_and_predict_baselines
+from tasks.champion import register_champion
+from tasks.evaluation import cross_validate_task, log_cross_validation
 from tasks.features import build_features, split_seasons
 from tasks.ingestion import ingest
 from tasks.reporting import publish_report
 from tasks.tracking import finish_tracking, log_baseline_run, start_tracking
 from tasks.training_dispatch import share_features, train_mlp_flow
-from yieldflow.compare import ModelScores, score_models, verdict
+from yieldflow.compare import ModelScores, recommend, score_models
 from yieldflow.config import PipelineConfig
 from yieldflow.default_data import default_dataset_path
-from yieldflow.figures import loss_curve_png
+from yieldflow.evaluation import interval_from_rmse, residual_quantiles
+from yieldflow.figures import loss_curve_png, seed_spread_png
 from yieldflow.ml.patience_study import patience_study_from_dict
 from yieldflow.report import ReportInputs, mlp_first
 from yieldflow.split import prepare_model_data
@@ -79,7 +82,32 @@ def seasonal_pipeline(
             run_ids[baseline.name] = log_baseline_run(
                 context, baseline, scores[baseline.name], data, config.seed, features_path
             )
-        sentence = verdict(scores)
+        cv = (
+            cross_validate_task(features.table, config)
+            if config.evaluation.cross_validate
+            else None
+        )
+        spread = seed_spread_png(cv.scores) if cv else b""
+        if cv:
+            log_cross_validation(context, cv, spread)
+        cv_rmse = cv.summary["rmse_mean"].to_dict() if cv else {}
+        sentence, recommended = recommend(scores, cv.verdict if cv else None, cv_rmse)
+        champion = None
+        if config.champion.register_champion:
+            interval = (
+                residual_quantiles(cv.predictions, recommended)
+                if cv
+                else interval_from_rmse(scores[recommended].val["rmse"])
+            )
+            champion = register_champion(
+                context,
+                config.champion.model_name,
+                recommended,
+                run_ids[recommended],
+                scores[recommended].test["rmse"],
+                data,
+                interval,
+            )
         data_summary = {
             **{k: v for k, v in ingested.summary().items() if k in _DATA_KEYS},
             "harvests_used": len(features.table),
@@ -101,8 +129,14 @@ def seasonal_pipeline(
                 excluded=features.excluded.to_dict("records"),
                 top_quarantine_reasons=ingested.summary().get("top_quarantine_reasons", {}),
                 mlflow_url=runs_url(context),
+                cv_summary=cv.summary if cv else None,
+                cv_verdict=cv.verdict if cv else None,
+                cv_folds=[f.val for f in cv.folds] if cv else None,
+                cv_seeds=len(cv.seeds) if cv else 0,
+                champion_note=champion["note"] if champion else None,
             ),
             curve,
+            spread,
             workspace,
         )
         summary = build_summary(
@@ -120,6 +154,8 @@ def seasonal_pipeline(
                 "quarantine_report": str(workspace.path("quarantine.csv")),
                 "mlflow_runs_url": runs_url(context),
             },
+            evaluation=cv.as_dict() if cv else None,
+            champion=champion,
         )
         workspace.write_json("summary.json", summary)
         finish_tracking(context, report, curve, summary)

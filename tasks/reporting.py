@@ -18,12 +18,16 @@ MLFLOW_LINK_KEY = "mlflow-runs"
 
 
 @task(name="publish-report")
-def publish_report(inputs: ReportInputs, curve_png: bytes, workspace: RunWorkspace) -> str:
+def publish_report(
+    inputs: ReportInputs, curve_png: bytes, spread_png: bytes, workspace: RunWorkspace
+) -> str:
     """Artifacts in Prefect (image embedded), files in the run folder; returns the file
     version of the markdown (image by relative path) for MLflow."""
     create_markdown_artifact(
         key=REPORT_KEY,
-        markdown=render_report(inputs, png_data_uri(curve_png)),
+        markdown=render_report(
+            inputs, png_data_uri(curve_png), png_data_uri(spread_png) if spread_png else ""
+        ),
         description="MLP vs simple models: metrics, verdict, loss curves, patience, data quality",
     )
     create_table_artifact(
@@ -38,8 +42,10 @@ def publish_report(inputs: ReportInputs, curve_png: bytes, workspace: RunWorkspa
             link_text="Runs in MLflow",
             description="The MLflow experiment with this pipeline run's model runs",
         )
-    markdown = render_report(inputs, "loss_curve.png")
+    markdown = render_report(inputs, "loss_curve.png", "seed_spread.png" if spread_png else "")
     workspace.write_bytes("loss_curve.png", curve_png)
+    if spread_png:
+        workspace.write_bytes("seed_spread.png", spread_png)
     path = workspace.write_text("report.md", markdown)
     get_run_logger().info("Report written to %s. %s", path, inputs.verdict)
     return markdown

@@ -29,6 +29,7 @@ from yieldflow.tracking import (
     start_pipeline_run,
 )
 
+ENCODER_FILE = "encoder.json"
 TRACKING_RETRIES = 3
 TRACKING_RETRY_DELAYS_S = [2, 5, 15]
 
@@ -124,7 +125,7 @@ def log_mlp_run(
         metrics,
         log_model=lambda: log_mlp_model(result.model, example),
         curves={"train_loss": result.train_loss, "val_loss": result.val_loss},
-        files={"loss_curve.png": curve_png},
+        files={"loss_curve.png": curve_png, ENCODER_FILE: data.encoder.to_json()},
         dataset=features_dataset(data, features_source),
     )
 
@@ -151,6 +152,7 @@ def log_baseline_run(
         {**baseline.params, "seed": seed},
         scores.flat(),
         log_model=lambda: log_sklearn_model(baseline.estimator, example),
+        files={ENCODER_FILE: data.encoder.to_json()},
         dataset=features_dataset(data, features_source),
     )
 

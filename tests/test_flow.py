@@ -15,6 +15,7 @@ from flows.seasonal_pipeline import seasonal_pipeline
 from yieldflow.config import (
     BaselineConfig,
     DataConfig,
+    EvaluationConfig,
     PipelineConfig,
     TrackingConfig,
     TrainingConfig,
@@ -31,6 +32,7 @@ def run(prefect_server, small_dataset, tmp_path_factory):
         data=DataConfig(data=str(small_dataset)),
         training=TrainingConfig(max_epochs=120, patience=10),
         baselines=BaselineConfig(rf_n_estimators=20),
+        evaluation=EvaluationConfig(mlp_seeds=2),
         tracking=TrackingConfig(experiment="flow-test", output_dir=str(out / "runs")),
     )
     with pytest.MonkeyPatch.context() as mp:
@@ -75,10 +77,17 @@ def test_mlflow_has_one_comparable_run_per_model(run):
         [experiment.experiment_id],
         f"tags.`{TAG_PIPELINE_RUN}` = '{summary['prefect']['flow_run_id']}'",
     )
-    children = {r.data.tags["yieldflow.model"]: r for r in runs if "yieldflow.model" in r.data.tags}
-    assert set(children) == MODELS
-    parent_ids = {r.data.tags.get("mlflow.parentRunId") for r in children.values()}
-    assert len(parent_ids) == 1 and None not in parent_ids
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    assert len(parents) == 1  # one pipeline run; everything else is nested under it
+    parent_id = parents[0].info.run_id
+    children = {
+        r.data.tags["yieldflow.model"]: r
+        for r in runs
+        if r.data.tags.get("mlflow.parentRunId") == parent_id
+    }
+    assert set(children) == MODELS | {"evaluation"}
+    children.pop("evaluation")
+    parent_ids = {parent_id}
     for name, child in children.items():
         assert child.info.run_id == summary["models"][name]["mlflow_run_id"]
         assert {"val_rmse", "test_rmse", "test_mae", "test_r2"} <= set(child.data.metrics)
@@ -138,3 +147,38 @@ def test_run_folder_has_the_reports(run):
         "loss_curve.png",
         "summary.json",
     } <= {p.name for p in folder.iterdir()}
+
+
+def test_cross_validation_is_summarised_and_decides_the_verdict(run):
+    summary, _ = run
+    evaluation = summary["evaluation"]
+    assert evaluation["folds"] == [2023, 2024]
+    assert evaluation["mlp_seeds"] == [42, 43]
+    assert evaluation["verdict"] in {"better", "no better than", "worse than"}
+    assert set(evaluation["models"]) == MODELS | {"farm_mean"}
+    assert evaluation["models"]["mlp"]["seed_rmse_std"] is not None
+    assert "season-wise folds" in summary["verdict"]
+
+
+def test_champion_is_registered_with_an_alias(run):
+    summary, uri = run
+    champion = summary["champion"]
+    assert champion["version"] == 1 and champion["alias_moved"]
+    client = MlflowClient(uri)
+    version = client.get_model_version_by_alias("yieldflow-yield", "champion")
+    assert int(version.version) == 1
+    assert version.tags["yieldflow.model"] == champion["model"]
+    assert float(version.tags["interval_low_t_ha"]) < float(version.tags["interval_high_t_ha"])
+
+
+def test_evaluation_run_has_nested_runs_per_model_and_fold(run):
+    _, uri = run
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("flow-test")
+    runs = client.search_runs([experiment.experiment_id], "tags.`yieldflow.fold` = '2024'")
+    assert {r.data.tags["yieldflow.model"] for r in runs} == MODELS | {"farm_mean"}
+    for fold_run in runs:
+        assert {"cv_rmse", "cv_mae", "cv_r2"} <= set(fold_run.data.metrics)
+    evaluation_run = client.get_run(runs[0].data.tags["mlflow.parentRunId"])
+    assert evaluation_run.info.run_name == "cross-validation"
+    assert "seed_spread.png" in {a.path for a in client.list_artifacts(evaluation_run.info.run_id)}

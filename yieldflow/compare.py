@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from yieldflow.evaluation import CvVerdict
 from yieldflow.ml.metrics import regression_metrics
 
 MLP = "mlp"
@@ -66,3 +67,25 @@ def verdict(scores: dict[str, ModelScores], tolerance: float = MATCH_TOLERANCE) 
             f"{tolerance:.0%}): prefer {simple.name}."
         )
     return f"The MLP is worse than the simpler {simple.name} ({numbers}): use {simple.name}."
+
+
+def recommend(
+    scores: dict[str, ModelScores], cv_verdict: CvVerdict | None, cv_rmse: dict[str, float]
+) -> tuple[str, str]:
+    """The verdict sentence and the model to register.
+
+    The season-wise cross-validation decides when it exists; the single split only when
+    there were too few seasons for a fold. A recommended model without a logged artifact
+    (the farm-history mean) hands over to the best logged model by cross-validated RMSE.
+    """
+    if cv_verdict is None:
+        simple = best_simple_model(scores)
+        mlp_wins = scores[MLP].test["rmse"] < simple.test["rmse"] * (1 - MATCH_TOLERANCE)
+        return verdict(scores), MLP if mlp_wins else simple.name
+    recommended = cv_verdict.recommended
+    sentence = cv_verdict.sentence()
+    if recommended not in scores:
+        fallback = min((m for m in scores if m in cv_rmse), key=cv_rmse.__getitem__)
+        sentence += f" ({recommended} is a lookup, not a model; {fallback} is registered)"
+        recommended = fallback
+    return sentence, recommended

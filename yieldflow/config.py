@@ -152,6 +152,39 @@ class BaselineConfig(_Section):
     )
 
 
+class EvaluationConfig(_Section):
+    cross_validate: bool = Field(
+        default=True,
+        title="Season-wise cross-validation",
+        description="Rolling-origin evaluation: train on the seasons before S, score on S, "
+        "for every S with two or more seasons before it; the verdict uses these folds.",
+    )
+    mlp_seeds: int = Field(
+        default=5,
+        ge=1,
+        le=50,
+        title="MLP seeds per fold",
+        description="The MLP is trained with this many seeds in every fold, so its "
+        "seed-to-seed spread is measured.",
+    )
+
+
+class ChampionConfig(_Section):
+    register_champion: bool = Field(
+        default=True,
+        title="Register the champion",
+        description="Register the recommended model in the MLflow Model Registry and move "
+        "the champion alias to it when it is at least as good as the current champion.",
+    )
+    model_name: str = Field(
+        default="yieldflow-yield",
+        min_length=1,
+        max_length=200,
+        title="Registered model name",
+        description="Name of the registered model whose @champion alias forecasts use.",
+    )
+
+
 class TrackingConfig(_Section):
     experiment: str = Field(
         default="yieldflow",
@@ -212,6 +245,8 @@ class PipelineConfig(_Section):
     split: SplitConfig = Field(default_factory=SplitConfig, title="Temporal split")
     training: TrainingConfig = Field(default_factory=TrainingConfig, title="MLP training")
     baselines: BaselineConfig = Field(default_factory=BaselineConfig, title="Baselines")
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig, title="Cross-validation")
+    champion: ChampionConfig = Field(default_factory=ChampionConfig, title="Champion model")
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, title="Tracking")
     orchestration: OrchestrationConfig = Field(
         default_factory=OrchestrationConfig, title="Orchestration"

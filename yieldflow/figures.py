@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import pandas as pd
 
 
 def loss_curve_png(
@@ -27,6 +28,38 @@ def loss_curve_png(
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
+    return _png(fig)
+
+
+def seed_spread_png(scores: pd.DataFrame, mlp: str = "mlp") -> bytes:
+    """RMSE per season-wise fold: one dot per MLP seed, one line per simple model."""
+    seasons = sorted(scores["season"].unique())
+    positions = {season: i for i, season in enumerate(seasons)}
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    mlp_rows = scores[scores["model"] == mlp]
+    jitter = (mlp_rows["seed"].rank(method="dense") - mlp_rows["seed"].nunique() / 2) * 0.03
+    ax.scatter(
+        mlp_rows["season"].map(positions) + jitter,
+        mlp_rows["rmse"],
+        color="#1f77b4",
+        zorder=3,
+        label=f"MLP, {mlp_rows['seed'].nunique()} seeds",
+    )
+    simple = scores[scores["model"] != mlp].groupby(["model", "season"])["rmse"].mean()
+    for model, series in simple.groupby(level="model"):
+        values = series.droplevel("model")
+        ax.plot([positions[s] for s in values.index], values.to_numpy(), marker="s", label=model)
+    ax.set_xticks(range(len(seasons)), [str(s) for s in seasons])
+    ax.set_xlabel("validation season (trained on all seasons before it)")
+    ax.set_ylabel("RMSE (t/ha)")
+    ax.set_title("Season-wise cross-validation: MLP seed spread vs simple models")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _png(fig: plt.Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     plt.close(fig)

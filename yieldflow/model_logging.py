@@ -11,6 +11,7 @@ import pandas as pd
 import sklearn
 import torch
 from mlflow.models import infer_signature
+from mlflow.models.model import ModelInfo
 from sklearn.base import BaseEstimator
 
 from yieldflow.ml.mlp import YieldMLP, predict
@@ -22,7 +23,7 @@ SKLEARN_REQUIREMENTS = [f"scikit-learn=={sklearn.__version__}", f"numpy=={np.__v
 SKOPS_TRUSTED_TYPES = ["sklearn.tree._tree.Tree"]
 
 
-def log_mlp_model(model: YieldMLP, example: pd.DataFrame) -> None:
+def log_mlp_model(model: YieldMLP, example: pd.DataFrame) -> ModelInfo:
     """Inside an active run: the MLP as an MLflow PyTorch model (float32 columns in, t/ha out)."""
     import mlflow.pytorch  # after Prefect's imports: it reconfigures root logging
 
@@ -34,7 +35,7 @@ def log_mlp_model(model: YieldMLP, example: pd.DataFrame) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            mlflow.pytorch.log_model(
+            return mlflow.pytorch.log_model(
                 model,
                 name="model",
                 signature=signature,
@@ -46,12 +47,12 @@ def log_mlp_model(model: YieldMLP, example: pd.DataFrame) -> None:
         flavor_logger.setLevel(level)
 
 
-def log_sklearn_model(estimator: BaseEstimator, example: pd.DataFrame) -> None:
+def log_sklearn_model(estimator: BaseEstimator, example: pd.DataFrame) -> ModelInfo:
     """Inside an active run: a fitted scikit-learn estimator, stored with skops (no pickle)."""
     import mlflow.sklearn
 
     signature = infer_signature(example, estimator.predict(example))
-    mlflow.sklearn.log_model(
+    return mlflow.sklearn.log_model(
         estimator,
         name="model",
         signature=signature,

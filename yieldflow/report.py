@@ -7,7 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
+
 from yieldflow.compare import MLP, ModelScores, best_simple_model
+from yieldflow.evaluation import CvVerdict
 from yieldflow.ml.patience_study import PatienceStudy
 
 MODEL_TITLES = {
@@ -15,6 +18,7 @@ MODEL_TITLES = {
     "random_forest": "Random forest",
     "linear": "Linear (ridge)",
     "mean_baseline": "Training mean",
+    "farm_mean": "Farm historical mean",
 }
 
 
@@ -29,6 +33,11 @@ class ReportInputs:
     excluded: list[dict[str, Any]]  # harvests left out, with reasons
     top_quarantine_reasons: Mapping[str, int]
     mlflow_url: str | None = None
+    cv_summary: pd.DataFrame | None = None  # evaluation.summary_table
+    cv_verdict: CvVerdict | None = None
+    cv_folds: list[int] | None = None
+    cv_seeds: int = 0
+    champion_note: str | None = None
 
 
 def png_data_uri(png: bytes) -> str:
@@ -49,8 +58,9 @@ def metrics_rows(scores: dict[str, ModelScores]) -> list[dict[str, Any]]:
     ]
 
 
-def render_report(inputs: ReportInputs, curve_ref: str) -> str:
-    """Markdown; ``curve_ref`` is the loss-curve image (a data URI or a relative file)."""
+def render_report(inputs: ReportInputs, curve_ref: str, spread_ref: str = "") -> str:
+    """Markdown; ``curve_ref`` / ``spread_ref`` are the loss-curve and seed-spread images
+    (data URIs or relative file names)."""
     split = inputs.split
     info = inputs.mlp_info
     simple = best_simple_model(inputs.scores)
@@ -58,6 +68,10 @@ def render_report(inputs: ReportInputs, curve_ref: str) -> str:
         "# yieldflow seasonal report",
         "",
         f"**Verdict.** {inputs.verdict}",
+        "",
+        *([f"**Champion.** {inputs.champion_note}", ""] if inputs.champion_note else []),
+        *_cv_lines(inputs, spread_ref),
+        "## Single temporal split",
         "",
         f"Train seasons {_seasons(split['train'])}, validation {_seasons(split['val'])}, "
         f"test {_seasons(split['test'])}; {inputs.data['harvests_used']} harvests used. "
@@ -101,6 +115,45 @@ def render_report(inputs: ReportInputs, curve_ref: str) -> str:
     if inputs.mlflow_url:
         lines += ["", f"Compare the runs in MLflow: {inputs.mlflow_url}"]
     return "\n".join(lines) + "\n"
+
+
+def _cv_lines(inputs: ReportInputs, spread_ref: str) -> list[str]:
+    if inputs.cv_summary is None or inputs.cv_verdict is None:
+        return []
+    verdict = inputs.cv_verdict
+    folds = ", ".join(map(str, inputs.cv_folds or []))
+    lines = [
+        "## Season-wise cross-validation",
+        "",
+        f"Each model was trained on every season before the validation season ({folds}), "
+        f"the MLP with {inputs.cv_seeds} seeds, early-stopping on the last training season. "
+        "Mean ± standard deviation across folds:",
+        "",
+        "| model | RMSE (t/ha) | MAE (t/ha) | R² | MLP seed spread (RMSE sd) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for model, row in inputs.cv_summary.iterrows():
+        spread = "" if pd.isna(row["seed_rmse_std"]) else f"{row['seed_rmse_std']:.3f}"
+        lines.append(
+            f"| {MODEL_TITLES.get(str(model), model)} | {_pm(row, 'rmse')} | {_pm(row, 'mae')} "
+            f"| {_pm(row, 'r2')} | {spread} |"
+        )
+    differences = ", ".join(f"{s}: {d:+.3f}" for s, d in verdict.fold_differences.items())
+    lines += [
+        "",
+        f"Paired per-fold RMSE differences, MLP − {verdict.best_simple}: {differences} "
+        f"(mean {verdict.mean_difference:+.3f} t/ha, {verdict.relative_difference:+.1%}). "
+        f"Recommended model: **{verdict.recommended}**.",
+        "",
+    ]
+    if spread_ref:
+        lines += [f"![Seed spread across folds]({spread_ref})", ""]
+    return lines
+
+
+def _pm(row: pd.Series, metric: str) -> str:
+    std = row[f"{metric}_std"]
+    return f"{row[f'{metric}_mean']:.3f}" + ("" if pd.isna(std) else f" ± {std:.3f}")
 
 
 def _data_quality_lines(inputs: ReportInputs) -> list[str]:

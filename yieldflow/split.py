@@ -7,6 +7,7 @@ seasons only (the models fit their own scaling on the training matrix).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,6 +62,15 @@ class FeatureEncoder:
         # A column never measured in training (no sensor of that kind) imputes to 0.
         medians = {c: (0.0 if np.isnan(v) else v) for c, v in medians.items()}
         return cls(categories=categories, medians=medians)
+
+    def to_json(self) -> str:
+        """Saved beside each logged model: forecasts must encode new seasons the same way."""
+        return json.dumps({"categories": self.categories, "medians": self.medians}, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> FeatureEncoder:
+        payload = json.loads(text)
+        return cls(categories=payload["categories"], medians=payload["medians"])
 
     @property
     def feature_names(self) -> list[str]:

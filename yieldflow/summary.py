@@ -33,6 +33,8 @@ def build_summary(
     flow_run_id: str,
     verdict: str,
     outputs: Mapping[str, str],
+    evaluation: Mapping[str, Any] | None = None,
+    champion: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     models: dict[str, dict[str, Any]] = {}
     for name, score in scores.items():
@@ -51,5 +53,7 @@ def build_summary(
         "mlflow": {"tracking_uri": tracking_uri, "experiment": experiment},
         "prefect": {"flow_run_id": flow_run_id},
         "verdict": verdict,
+        "evaluation": dict(evaluation) if evaluation else None,
+        "champion": dict(champion) if champion else None,
         "outputs": dict(outputs),
     }

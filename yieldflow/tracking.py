@@ -18,12 +18,14 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import mlflow
+from mlflow.models.model import ModelInfo
 from mlflow.tracking import MlflowClient
 
 TAG_PIPELINE_RUN = "yieldflow.pipeline_run_id"
 TAG_FINGERPRINT = "yieldflow.dataset_fingerprint"
 TAG_SPLIT = "yieldflow.split"
 TAG_MODEL = "yieldflow.model"
+TAG_MODEL_URI = "yieldflow.model_uri"  # where the run's logged model is (models:/m-...)
 
 
 def resolve_tracking_uri() -> str:
@@ -74,14 +76,15 @@ def log_model_run(
     model_name: str,
     params: Mapping[str, Any],
     metrics: Mapping[str, float],
-    log_model: Callable[[], None] | None = None,
+    log_model: Callable[[], ModelInfo] | None = None,
     curves: Mapping[str, list[float]] | None = None,
     files: Mapping[str, bytes | str] | None = None,
     dataset: mlflow.data.Dataset | None = None,
 ) -> str:
     """One nested run for one model; returns its run id.
 
-    ``log_model`` is called with the run active (mlflow.<flavor>.log_model needs that);
+    ``log_model`` is called with the run active (mlflow.<flavor>.log_model needs that)
+    and its model URI is kept as a tag, so the registry step can find it;
     ``curves`` are logged as per-epoch steps starting at 1.
     """
     mlflow.set_tracking_uri(context.tracking_uri)
@@ -101,7 +104,7 @@ def log_model_run(
         for name, content in (files or {}).items():
             log_bytes(context.client(), run.info.run_id, name, content)
         if log_model is not None:
-            log_model()
+            mlflow.set_tag(TAG_MODEL_URI, log_model().model_uri)
         return run.info.run_id
 
 
