@@ -97,7 +97,7 @@ def seasonal_pipeline(
             interval = (
                 residual_quantiles(cv.predictions, recommended)
                 if cv
-                else interval_from_rmse(scores[recommended].val["rmse"])
+                else interval_from_rmse(scores[recommended].val["rmse"], data.y["val"].mean())
             )
             champion = register_champion(
                 context,

@@ -3,20 +3,29 @@ least as good as the current champion on this run's test seasons."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import mlflow
+import mlflow.artifacts
 import numpy as np
+import pandas as pd
 from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from yieldflow.champion import CHAMPION_ALIAS, decide_champion
+from yieldflow.forecast import ForecastError
 from yieldflow.ml.metrics import regression_metrics
-from yieldflow.split import ModelData
-from yieldflow.tracking import TAG_MODEL_URI, TrackingContext
+from yieldflow.split import FeatureEncoder, ModelData
+from yieldflow.tracking import TAG_MODEL_URI, TrackingContext, redact_uri
 
-INTERVAL_TAGS = ("interval_low_t_ha", "interval_high_t_ha")
+ENCODER_FILE = "encoder.json"  # written beside every logged model (tasks/tracking.py)
+
+# 80% interval as ratios to the prediction (see yieldflow.evaluation.residual_quantiles)
+INTERVAL_TAGS = ("interval_low_ratio", "interval_high_ratio")
 
 
 @task(name="register-champion", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[2, 5, 15])
@@ -74,3 +83,46 @@ def _current_champion_rmse(model_name: str, data: ModelData) -> float | None:
         frame = frame.astype(np.float32)
     predictions = np.asarray(champion.predict(frame), dtype=float).reshape(-1)
     return regression_metrics(data.y["test"], predictions)["rmse"]
+
+
+@dataclass
+class LoadedChampion:
+    version: int
+    model: str
+    input_columns: list[str]
+    encoder: FeatureEncoder
+    interval: tuple[float, float]
+    predict: Callable[[pd.DataFrame], np.ndarray]
+
+
+@task(name="load-champion", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[2, 5, 15])
+def load_champion(tracking_uri: str, model_name: str, alias: str) -> LoadedChampion:
+    """The aliased model version through MLflow (no pickle from a data bucket), its saved
+    encoder and its residual interval."""
+    mlflow.set_tracking_uri(tracking_uri)
+    client = MlflowClient(tracking_uri=tracking_uri)
+    try:
+        version = client.get_model_version_by_alias(model_name, alias)
+    except MlflowException:
+        raise ForecastError(
+            f"no model version {model_name}@{alias} in the MLflow registry at "
+            f"{redact_uri(tracking_uri)}: run `yieldflow run` first"
+        ) from None
+    model = mlflow.pyfunc.load_model(f"models:/{model_name}@{alias}")
+    schema = model.metadata.get_input_schema()
+    float32 = any(t.type.name == "float" for t in schema.inputs)
+    encoder_text = mlflow.artifacts.load_text(f"runs:/{version.run_id}/{ENCODER_FILE}")
+
+    def predict(frame: pd.DataFrame) -> np.ndarray:
+        inputs = frame.astype(np.float32) if float32 else frame
+        return np.asarray(model.predict(inputs), dtype=float).reshape(-1)
+
+    get_run_logger().info("Loaded %s@%s (version %s)", model_name, alias, version.version)
+    return LoadedChampion(
+        version=int(version.version),
+        model=version.tags.get("yieldflow.model", "unknown"),
+        input_columns=schema.input_names(),
+        encoder=FeatureEncoder.from_json(encoder_text),
+        interval=(float(version.tags[INTERVAL_TAGS[0]]), float(version.tags[INTERVAL_TAGS[1]])),
+        predict=predict,
+    )

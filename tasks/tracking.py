@@ -11,6 +11,7 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from tasks.champion import ENCODER_FILE
 from yieldflow.compare import ModelScores
 from yieldflow.config import PipelineConfig
 from yieldflow.ml.baselines import FittedBaseline
@@ -29,7 +30,6 @@ from yieldflow.tracking import (
     start_pipeline_run,
 )
 
-ENCODER_FILE = "encoder.json"
 TRACKING_RETRIES = 3
 TRACKING_RETRY_DELAYS_S = [2, 5, 15]
 

@@ -127,4 +127,4 @@ def test_scores_summary_and_residuals():
     summary = summary_table(scores)
     assert list(summary.index) == ["mlp", "linear"]
     low, high = residual_quantiles(predictions, "linear", (0.0, 1.0))
-    assert (low, high) == (-1.0, 1.0)
+    assert (low, high) == (0.5, pytest.approx(4 / 3))  # truth / prediction

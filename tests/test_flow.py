@@ -168,7 +168,11 @@ def test_champion_is_registered_with_an_alias(run):
     version = client.get_model_version_by_alias("yieldflow-yield", "champion")
     assert int(version.version) == 1
     assert version.tags["yieldflow.model"] == champion["model"]
-    assert float(version.tags["interval_low_t_ha"]) < float(version.tags["interval_high_t_ha"])
+    low, high = (
+        float(version.tags["interval_low_ratio"]),
+        float(version.tags["interval_high_ratio"]),
+    )
+    assert 0 < low < high
 
 
 def test_evaluation_run_has_nested_runs_per_model_and_fold(run):

@@ -8,21 +8,26 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 import types
 import typing
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
-from yieldflow.config import PipelineConfig
+from yieldflow.config import ForecastConfig, PipelineConfig
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
 
 # Prefect's telemetry prints "database is locked" noise from short-lived CLI runs.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# Prefect's temporary server gives up after 20 s by default; a busy 2-core machine needs more.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 def _leaf_fields(
@@ -44,7 +49,10 @@ def _click_type(field: FieldInfo) -> tuple[Any, Callable[[Any], Any]]:
         return click.Choice([str(v) for v in typing.get_args(annotation)]), lambda v: v
     if origin is list:
         return click.STRING, lambda v: [int(part) for part in str(v).split(",") if part.strip()]
-    if origin in (typing.Union, types.UnionType):
+    if origin in (typing.Union, types.UnionType):  # Optional[X]: the option takes an X
+        inner = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(inner) == 1:
+            return _click_type(FieldInfo(annotation=inner[0]))
         return click.STRING, lambda v: v
     return {int: click.INT, float: click.FLOAT, bool: click.BOOL}.get(annotation, click.STRING), (
         lambda v: v
@@ -66,24 +74,28 @@ def _help(field: FieldInfo) -> str:
     return text + (f"  [default: {default}]" if default is not None else "")
 
 
-def config_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Add one --option per leaf field of PipelineConfig (named after the field)."""
-    for path, field in reversed(list(_leaf_fields(PipelineConfig))):
-        click_type, _ = _click_type(field)
-        command = click.option(
-            f"--{path[-1].replace('_', '-')}",
-            path[-1],
-            type=click_type,
-            default=None,
-            help=_help(field),
-        )(command)
-    return command
+def config_options(model: type[BaseModel]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add one --option per leaf field of ``model`` (named after the field)."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        for path, field in reversed(list(_leaf_fields(model))):
+            click_type, _ = _click_type(field)
+            command = click.option(
+                f"--{path[-1].replace('_', '-')}",
+                path[-1],
+                type=click_type,
+                default=None,
+                help=_help(field),
+            )(command)
+        return command
+
+    return decorate
 
 
-def build_config(values: dict[str, Any]) -> PipelineConfig:
+def build_config(model: type[ConfigT], values: dict[str, Any]) -> ConfigT:
     """Nest the flat option values given on the command line into a validated config."""
     nested: dict[str, Any] = {}
-    for path, field in _leaf_fields(PipelineConfig):
+    for path, field in _leaf_fields(model):
         value = values.get(path[-1])
         if value is None:
             continue
@@ -92,7 +104,7 @@ def build_config(values: dict[str, Any]) -> PipelineConfig:
         for part in path[:-1]:
             target = target.setdefault(part, {})
         target[path[-1]] = convert(value)
-    return PipelineConfig.model_validate(nested)
+    return model.model_validate(nested)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -205,7 +217,7 @@ def upload_data(source: Path, destination: str) -> None:
 
 
 @main.command("run")
-@config_options
+@config_options(PipelineConfig)
 @click.option(
     "--summary-json",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -219,11 +231,7 @@ def run(summary_json: Path | None, verbose: bool, **options: Any) -> None:
     """
     from yieldflow.console import fail, print_summary, quiet_tracebacks
 
-    try:
-        config = build_config(options)
-    except ValidationError as error:
-        first = error.errors()[0]
-        fail(f"invalid option --{str(first['loc'][-1]).replace('_', '-')}: {first['msg']}")
+    config = _validated(PipelineConfig, options)
     from flows.seasonal_pipeline import seasonal_pipeline
 
     if not verbose:
@@ -237,6 +245,48 @@ def run(summary_json: Path | None, verbose: bool, **options: Any) -> None:
     if summary_json:
         summary_json.write_text(json.dumps(summary, indent=2, default=str))
     print_summary(summary, summary_json)
+
+
+@main.command("forecast")
+@config_options(ForecastConfig)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also copy the forecast CSV to this file.",
+)
+@click.option("--verbose", "-v", is_flag=True, help="Show the full traceback when it fails.")
+def forecast(out: Path | None, verbose: bool, **options: Any) -> None:
+    """Forecast a season that has sensor data but no harvest yet, with the @champion model.
+
+    The growing windows come from the dataset's planned_seasons.csv; the model, its
+    encoder and its interval come from the MLflow registry (run `yieldflow run` first).
+    """
+    from yieldflow.console import fail, print_forecast, quiet_tracebacks
+
+    config = _validated(ForecastConfig, options)
+    from flows.forecast import forecast as forecast_flow
+
+    if not verbose:
+        quiet_tracebacks()
+    try:
+        result = forecast_flow(config)
+    except Exception as error:
+        if verbose:
+            raise
+        fail(_one_line(error))
+    if out:
+        shutil.copyfile(result["csv"], out)
+    print_forecast(result)
+
+
+def _validated(model: type[ConfigT], options: dict[str, Any]) -> ConfigT:
+    from yieldflow.console import fail
+
+    try:
+        return build_config(model, options)
+    except ValidationError as error:
+        first = error.errors()[0]
+        fail(f"invalid option --{str(first['loc'][-1]).replace('_', '-')}: {first['msg']}")
 
 
 def _one_line(error: BaseException) -> str:

@@ -251,3 +251,36 @@ class PipelineConfig(_Section):
     orchestration: OrchestrationConfig = Field(
         default_factory=OrchestrationConfig, title="Orchestration"
     )
+
+
+class ForecastConfig(_Section):
+    """Everything one forecast run needs."""
+
+    # The same dataset option as a pipeline run (coverage rules do not apply to forecasts).
+    data: str | None = Field(
+        default=None,
+        title=DataConfig.model_fields["data"].title,
+        description=DataConfig.model_fields["data"].description,
+    )
+    season: int | None = Field(
+        default=None,
+        ge=1900,
+        le=2200,
+        title="Season to forecast",
+        description="Harvest year to forecast, from planned_seasons.csv; empty: the latest.",
+    )
+    model_name: str = Field(
+        default="yieldflow-yield",
+        min_length=1,
+        max_length=200,
+        title="Registered model",
+        description="Registered model whose alias is used for the forecast.",
+    )
+    alias: str = Field(
+        default="champion",
+        min_length=1,
+        max_length=100,
+        title="Model alias",
+        description="Alias of the registered model version to load.",
+    )
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig, title="Tracking")

@@ -79,3 +79,21 @@ def print_summary(summary: dict[str, Any], summary_json: Path | None) -> None:
     )
     if summary_json:
         console.print(f"Summary JSON: {summary_json}", highlight=False)
+
+
+def print_forecast(result: dict[str, Any]) -> None:
+    table = Table(title=f"yieldflow: season {result['season']} forecast ({result['model']})")
+    for column in ("farm", "crop", "predicted t/ha", "80% interval", "coverage"):
+        table.add_column(column, justify="left" if column in ("farm", "crop") else "right")
+    for row in result["forecast"]:
+        table.add_row(
+            row["farm_id"],
+            row["crop"],
+            f"{row['predicted_yield_t_ha']:.2f}",
+            f"{row['interval_low_t_ha']:.2f} – {row['interval_high_t_ha']:.2f}",
+            f"{row['sensor_coverage']:.0%}",
+        )
+    console.print(table)
+    console.print(
+        f"Forecast CSV: {result['csv']} (MLflow run {result['mlflow_run_id']})", highlight=False
+    )

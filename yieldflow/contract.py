@@ -9,6 +9,9 @@ from dataclasses import dataclass
 
 FARMS_FILE = "farms.csv"
 HARVESTS_FILE = "harvests.csv"
+# Optional: the growing windows of seasons not harvested yet (what a forecast predicts).
+PLANNED_SEASONS_FILE = "planned_seasons.csv"
+PLANNED_COLUMNS: tuple[str, ...] = ("farm_id", "season", "crop", "planting_date", "harvest_date")
 SENSORS_DIR = "sensors"
 SENSOR_SUFFIXES = (".csv", ".parquet")
 

@@ -190,19 +190,25 @@ def summary_table(scores: pd.DataFrame) -> pd.DataFrame:
 def residual_quantiles(
     predictions: pd.DataFrame, model: str, levels: tuple[float, float] = (0.1, 0.9)
 ) -> tuple[float, float]:
-    """Empirical quantiles of (truth − prediction) across folds: a forecast interval."""
+    """Quantiles of truth / prediction across folds: a multiplicative forecast interval.
+
+    Ratios, not differences: yields of different crops differ tenfold (potato ~40 t/ha,
+    soybean ~3.5), so an error in t/ha from one crop says nothing about another.
+    """
     rows = predictions[predictions["model"] == model]
-    residuals = rows["y_true"] - rows["y_pred"]
-    return float(residuals.quantile(levels[0])), float(residuals.quantile(levels[1]))
+    ratios = rows["y_true"] / rows["y_pred"].clip(lower=1e-6)
+    return float(ratios.quantile(levels[0])), float(ratios.quantile(levels[1]))
 
 
 # z of the 10th/90th percentile of a normal distribution: an 80% interval from an RMSE.
 _Z80 = 1.2816
 
 
-def interval_from_rmse(rmse: float) -> tuple[float, float]:
-    """An 80% residual interval when there are no folds to take quantiles from."""
-    return -_Z80 * rmse, _Z80 * rmse
+def interval_from_rmse(rmse: float, mean_yield: float) -> tuple[float, float]:
+    """An 80% interval (as ratios to the prediction) when there are no folds to take
+    quantiles from: ± z·RMSE relative to the mean yield."""
+    relative = _Z80 * rmse / mean_yield if mean_yield > 0 else 1.0
+    return max(0.0, 1 - relative), 1 + relative
 
 
 @dataclass

@@ -22,6 +22,7 @@ from yieldflow.contract import (
     FARMS_FILE,
     HARVEST_COLUMNS,
     HARVESTS_FILE,
+    PLANNED_SEASONS_FILE,
     REQUIRED_SENSOR_COLUMNS,
     SENSOR_SUFFIXES,
     SENSOR_VALUE_COLUMNS,
@@ -37,7 +38,6 @@ from yieldflow.ingest_parse import (
 )
 from yieldflow.storage import DataSource, read_files
 
-PLANNED_SEASONS_FILE = "planned_seasons.csv"  # optional; read by another module, not here
 LAYOUT_REASON = "not part of the dataset layout"
 SENSOR_COLUMNS_KNOWN: tuple[str, ...] = ("farm_id", "timestamp", *SENSOR_VALUE_COLUMNS)
 
@@ -253,6 +253,8 @@ def _load_readings(source, sensors, timezones, now, run: _Run) -> pd.DataFrame:
         if (p := _open_sensor(key, data, run))
     ]
     table, failures = parse_pieces([p for p, _ in opened])
+    for piece, _ in opened:
+        piece.body = b""  # parsed into `table`: do not hold every file's bytes twice
     for key, reason in failures.items():
         run.fail_file(key, reason)
     usable = [p for p, _ in opened if p.key not in failures]
@@ -263,15 +265,19 @@ def _load_readings(source, sensors, timezones, now, run: _Run) -> pd.DataFrame:
         )
     _account_files(usable, run)
     raw = _sensor_rows(table, opened)
+    del table  # peak memory: each stage's input is released once the next one has it
     acc.rows_read += len(raw)
     rows, found = v.parse_timestamps(raw, timezones, now)
+    del raw
     rows, values_found = v.clean_values(rows)
     rows, conflicts, acc.duplicate_rows_dropped = v.deduplicate(rows)
     run.found += [found, values_found, conflicts]
     acc.rows_quarantined += len(found) + len(conflicts)
     acc.readings_nulled = len(values_found)
-    readings = rows.sort_values(["farm_id", "timestamp"], kind="stable")
-    readings = readings[list(SENSOR_COLUMNS_KNOWN)].reset_index(drop=True)
+    readings = rows[list(SENSOR_COLUMNS_KNOWN)]
+    del rows
+    readings = readings.sort_values(["farm_id", "timestamp"], kind="stable")
+    readings = readings.reset_index(drop=True)
     acc.rows_accepted = len(readings)
     if readings.empty:
         top = pd.concat(run.found)["reason"].value_counts()
@@ -363,5 +369,6 @@ def _complete_farms(farms, readings, harvests, run: _Run) -> pd.DataFrame:
 
 
 def _note_extra(key: str, extra: list[str], run: _Run) -> None:
-    if extra:
-        run.notes.append(f"{key}: extra column(s) ignored: {', '.join(extra)}")
+    if extra:  # an empty name (a trailing delimiter) would vanish from the note
+        names = ", ".join(name or "(unnamed)" for name in extra)
+        run.notes.append(f"{key}: extra column(s) ignored: {names}")

@@ -29,6 +29,8 @@ from yieldflow.contract import (
     HARVEST_COLUMNS,
     HARVESTS_FILE,
     LOGGER_SENTINELS,
+    PLANNED_COLUMNS,
+    PLANNED_SEASONS_FILE,
     SENSOR_VALUE_COLUMNS,
     SENSORS_DIR,
     YIELD_RANGE_T_HA,
@@ -51,8 +53,6 @@ __all__ = [
     "yield_model",
 ]
 
-PLANNED_SEASONS_FILE = "planned_seasons.csv"
-PLANNED_COLUMNS: tuple[str, ...] = ("farm_id", "season", "crop", "planting_date", "harvest_date")
 LEAD_DAYS = 30  # readings start this many days before planting
 _MARGIN_DAYS = 1  # and one more day either side, so any timezone reading still covers it
 

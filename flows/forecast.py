@@ -1,0 +1,87 @@
+"""The forecast flow: @champion predictions, with an interval, for a season not harvested yet."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.runtime import flow_run
+
+from tasks.champion import LoadedChampion, load_champion
+from tasks.ingestion import ingest
+from yieldflow.config import ForecastConfig
+from yieldflow.default_data import default_dataset_path
+from yieldflow.forecast import forecast_table, planned_windows, season_features_for_forecast
+from yieldflow.storage import open_source
+from yieldflow.tracking import log_bytes, redact_uri, resolve_tracking_uri, start_pipeline_run
+from yieldflow.workspace import RunWorkspace
+
+FORECAST_KEY = "yield-forecast"
+
+
+def _run_name() -> str:
+    config = flow_run.parameters.get("config")
+    season = config.get("season") if isinstance(config, dict) else getattr(config, "season", None)
+    return f"forecast-{season or 'latest'}"
+
+
+@task(name="predict-season", cache_policy=NO_CACHE)
+def predict_season(ingested: Any, data_uri: str, season: int | None, champion: LoadedChampion):
+    windows = planned_windows(open_source(data_uri), season)
+    features = season_features_for_forecast(ingested.readings, windows, ingested.farms)
+    return forecast_table(
+        features, champion.encoder, champion.input_columns, champion.predict, champion.interval
+    )
+
+
+@flow(name="forecast", flow_run_name=_run_name, log_prints=True)
+def forecast(
+    config: ForecastConfig = ForecastConfig(),  # noqa: B008 (pydantic default = UI form default)
+) -> dict[str, Any]:
+    """Predict every planned farm of a season; CSV, Prefect table artifact and MLflow run."""
+    logger = get_run_logger()
+    run_id = str(flow_run.id or uuid.uuid4())
+    workspace = RunWorkspace.create(config.tracking.output_dir, run_id)
+    data_uri = config.data or str(default_dataset_path())
+    tracking_uri = resolve_tracking_uri()
+    champion = load_champion(tracking_uri, config.model_name, config.alias)
+    ingested = ingest(data_uri, workspace)
+    table = predict_season(ingested, data_uri, config.season, champion)
+    season = int(table["season"].iloc[0])
+    csv_path = workspace.path(f"forecast-{season}.csv")
+    table.to_csv(csv_path, index=False)
+    create_table_artifact(
+        key=FORECAST_KEY,
+        table=table.to_dict("records"),
+        description=f"Season {season} yield forecast by {config.model_name}@{config.alias} "
+        f"(version {champion.version}, {champion.model}); 80% interval from its "
+        "season-wise cross-validation residuals",
+    )
+    context = start_pipeline_run(
+        tracking_uri,
+        config.tracking.experiment,
+        f"forecast-{season}",
+        {
+            "yieldflow.forecast_season": str(season),
+            "yieldflow.pipeline_run_id": run_id,
+            "yieldflow.data_uri": redact_uri(data_uri),
+        },
+    )
+    client = context.client()
+    client.log_param(context.parent_run_id, "model", f"{config.model_name}@{config.alias}")
+    client.log_param(context.parent_run_id, "model_version", champion.version)
+    log_bytes(client, context.parent_run_id, csv_path.name, csv_path.read_bytes())
+    client.set_terminated(context.parent_run_id)
+    logger.info("Forecast for %d farms of season %d written to %s", len(table), season, csv_path)
+    return {
+        "season": season,
+        "model": f"{config.model_name}@{config.alias}",
+        "model_version": champion.version,
+        "farms": len(table),
+        "csv": str(csv_path),
+        "mlflow_run_id": context.parent_run_id,
+        "forecast": table.to_dict("records"),
+    }
