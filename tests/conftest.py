@@ -8,6 +8,12 @@ from pathlib import Path
 
 import pytest
 
+# The production stack (servers, pools, deployments, workers) and one seasonal-retrain run:
+# session-scoped, shared by test_production_stack.py and test_browser.py.
+from tests.stack_fixtures import seasonal_run, stack
+
+__all__ = ["seasonal_run", "stack"]
+
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
@@ -34,6 +40,16 @@ def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     root = tmp_path_factory.mktemp("data") / "small"
     generate_dataset(root, farms=5, seasons=4, first_season=2021, seed=7)
+    return root
+
+
+@pytest.fixture(scope="session")
+def forecastable_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """5 farms with harvests 2021-2024 and a 2025 season planted but not harvested."""
+    from yieldflow.synthetic import generate_dataset
+
+    root = tmp_path_factory.mktemp("data") / "forecastable"
+    generate_dataset(root, farms=5, seasons=5, first_season=2021, seed=7, unharvested_seasons=1)
     return root
 
 

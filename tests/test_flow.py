@@ -16,6 +16,7 @@ from yieldflow.config import (
     BaselineConfig,
     DataConfig,
     EvaluationConfig,
+    ForecastConfig,
     PipelineConfig,
     TrackingConfig,
     TrainingConfig,
@@ -26,10 +27,10 @@ MODELS = {"mlp", "random_forest", "linear", "mean_baseline"}
 
 
 @pytest.fixture(scope="module")
-def run(prefect_server, small_dataset, tmp_path_factory):
+def run(prefect_server, forecastable_dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("flow")
     config = PipelineConfig(
-        data=DataConfig(data=str(small_dataset)),
+        data=DataConfig(data=str(forecastable_dataset)),
         training=TrainingConfig(max_epochs=120, patience=10),
         baselines=BaselineConfig(rf_n_estimators=20),
         evaluation=EvaluationConfig(mlp_seeds=2),
@@ -186,3 +187,33 @@ def test_evaluation_run_has_nested_runs_per_model_and_fold(run):
     evaluation_run = client.get_run(runs[0].data.tags["mlflow.parentRunId"])
     assert evaluation_run.info.run_name == "cross-validation"
     assert "seed_spread.png" in {a.path for a in client.list_artifacts(evaluation_run.info.run_id)}
+
+
+def test_forecast_uses_the_champion_for_the_unharvested_season(run, forecastable_dataset):
+    summary, uri = run
+    from flows.forecast import forecast
+
+    config = ForecastConfig(
+        data=str(forecastable_dataset),
+        tracking=TrackingConfig(
+            experiment="flow-test", output_dir=summary["outputs"]["run_folder"]
+        ),
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        result = forecast(config)
+    assert result["season"] == 2025 and result["farms"] == 5
+    assert result["model_version"] == summary["champion"]["version"]
+    for row in result["forecast"]:
+        assert (
+            0 < row["interval_low_t_ha"] <= row["predicted_yield_t_ha"] <= row["interval_high_t_ha"]
+        )
+        assert row["sensor_coverage"] > 0.8
+    with open(result["csv"]) as handle:
+        assert handle.readline().startswith("farm_id,season,crop,predicted_yield_t_ha")
+    client = MlflowClient(uri)
+    forecast_run = client.get_run(result["mlflow_run_id"])
+    assert forecast_run.data.tags["yieldflow.forecast_season"] == "2025"
+    assert {a.path for a in client.list_artifacts(forecast_run.info.run_id)} == {
+        "forecast-2025.csv"
+    }

@@ -1,0 +1,214 @@
+"""The production stack for integration tests, started once per test session.
+
+`stack`: SeaweedFS (S3), a Prefect server, an MLflow server with S3 artifacts, both work
+pools, `prefect deploy --all` and one worker per pool. `seasonal_run`: the seasonal-retrain
+deployment triggered once on an S3 dataset. Both are session-scoped (re-exported by
+tests/conftest.py), so test_production_stack.py and test_browser.py share one stack and one
+seasonal run. The context managers below are the same set-up without pytest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.servers import ManagedProcess, SeaweedFS, free_port
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+# Planted credentials: any access key works on SeaweedFS; these must never leak.
+ACCESS_KEY = "AKIAPLANTEDKEY7Q3Z"
+SECRET_KEY = "planted-secret-9f8e7d6c5b4a"
+DATA_BUCKET = "farm-data"
+ARTIFACT_BUCKET = "mlflow-artifacts"
+SEASONAL_DEPLOYMENT = "seasonal-yield-pipeline/seasonal-retrain"
+EXPERIMENT = "integration"
+
+
+def _prefect(env: dict[str, str], *args: str, timeout: int = 120) -> str:
+    done = subprocess.run(
+        [str(BIN / "prefect"), *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, f"prefect {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout + done.stderr
+
+
+@contextlib.contextmanager
+def running_stack(
+    seaweedfs: SeaweedFS, dataset: Path, logs: Path
+) -> Iterator[tuple[dict[str, str], Path]]:
+    """All servers and both workers up; yields (env, log folder); everything stopped after."""
+    for bucket in (DATA_BUCKET, ARTIFACT_BUCKET):
+        seaweedfs.create_bucket(bucket)
+    seaweedfs.upload_tree(dataset, DATA_BUCKET, "exports/2024")
+
+    prefect_port, mlflow_port = free_port(), free_port()
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PREFECT_", "MLFLOW_"))
+    }
+    env = {
+        **base,
+        "PREFECT_HOME": str(logs / "prefect-home"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_API_URL": f"http://127.0.0.1:{prefect_port}/api",
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+        "PREFECT_WORKER_PREFETCH_SECONDS": "1",
+        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{mlflow_port}",
+        "AWS_ENDPOINT_URL_S3": seaweedfs.endpoint_url,
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "YIELDFLOW_CACHE": str(logs / "cache"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    mlflow_env = {
+        **env,
+        "MLFLOW_S3_ENDPOINT_URL": seaweedfs.endpoint_url,
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+    }
+    processes = [
+        ManagedProcess(
+            "prefect-server",
+            [BIN / "prefect", "server", "start", "--host", "127.0.0.1", "--port", prefect_port],
+            log_dir=logs,
+            env=env,
+            health=f"http://127.0.0.1:{prefect_port}/api/health",
+            startup_timeout=120,
+        ),
+        ManagedProcess(
+            "mlflow-server",
+            [
+                BIN / "mlflow",
+                "server",
+                "--backend-store-uri",
+                f"sqlite:///{logs / 'mlflow.db'}",
+                "--artifacts-destination",
+                f"s3://{ARTIFACT_BUCKET}/",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                mlflow_port,
+                "--workers",
+                "1",
+            ],
+            log_dir=logs,
+            env=mlflow_env,
+            health=f"http://127.0.0.1:{mlflow_port}/health",
+            startup_timeout=120,
+        ),
+    ]
+    try:
+        for process in processes:
+            process.start()
+        subprocess.run(
+            [str(REPO / "deployments" / "create_pools.sh")],
+            cwd=REPO,
+            check=True,
+            env={**env, "PREFECT": str(BIN / "prefect")},
+            capture_output=True,
+            timeout=120,
+        )
+        _prefect(env, "--no-prompt", "deploy", "--all", timeout=180)
+        for pool in ("cpu", "gpu"):
+            worker = ManagedProcess(
+                f"worker-{pool}",
+                [BIN / "prefect", "worker", "start", "--pool", pool],
+                log_dir=logs,
+                env=env,
+                cwd=logs,
+            )
+            processes.append(worker.start())
+        yield env, logs
+    finally:
+        for process in reversed(processes):
+            process.stop()
+
+
+def _flow_runs(env: dict[str, str]):
+    """Flow runs, artifacts, logs and deployments, read through a Prefect client pointed
+    at the stack's server explicitly: prefect reads PREFECT_API_URL once, at import, and
+    another test module may have imported it before the stack existed."""
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        from prefect.client.orchestration import PrefectClient
+
+        async def read():
+            async with PrefectClient(env["PREFECT_API_URL"]) as client:
+                runs = await client.read_flow_runs()
+                artifacts = await client.read_artifacts()
+                logs = await client.read_logs()
+                deployments = {d.id: d.name for d in await client.read_deployments()}
+                return runs, artifacts, logs, deployments
+
+        return asyncio.run(read())
+
+
+def run_seasonal(env: dict[str, str], logs: Path) -> tuple[Any, ...]:
+    """Trigger seasonal-retrain on the S3 dataset and wait for it (up to 10 min).
+
+    Returns (flow runs, artifacts, logs, {deployment id: name}, env, log folder), read
+    through the Prefect API once the run has finished.
+    """
+    parameters = {
+        "config": {
+            "data": {"data": f"s3://{DATA_BUCKET}/exports/2024"},
+            "training": {"max_epochs": 150, "patience": 20},
+            "baselines": {"rf_n_estimators": 30},
+            "tracking": {"experiment": EXPERIMENT, "output_dir": str(logs / "runs")},
+            "orchestration": {"shared_storage": f"s3://{DATA_BUCKET}/runs"},
+        }
+    }
+    done = subprocess.run(
+        [
+            str(BIN / "prefect"),
+            "deployment",
+            "run",
+            SEASONAL_DEPLOYMENT,
+            "--params",
+            json.dumps(parameters),
+            "--watch",
+            "--watch-timeout",
+            "600",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=660,
+    )
+    worker_logs = "".join(p.read_text() for p in logs.glob("worker-*.log"))
+    assert done.returncode == 0, (
+        f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}\n{worker_logs[-4000:]}"
+    )
+    runs, artifacts, run_logs, deployments = _flow_runs(env)
+    return runs, artifacts, run_logs, deployments, env, logs
+
+
+@pytest.fixture(scope="session")
+def stack(seaweedfs, small_dataset, tmp_path_factory):
+    """All servers and both workers up; yields (env, log folder); everything stopped after."""
+    with running_stack(seaweedfs, small_dataset, tmp_path_factory.mktemp("stack")) as started:
+        yield started
+
+
+@pytest.fixture(scope="session")
+def seasonal_run(stack):
+    """One seasonal-retrain run per session: (runs, artifacts, logs, deployments, env, logs
+    folder)."""
+    env, logs = stack
+    return run_seasonal(env, logs)
