@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: install run test unit integration lint mlflow-ui clean
+.PHONY: install run test unit integration lint mlflow-ui clean chromium
 
 install: $(VENV)/.installed
 
@@ -29,6 +29,17 @@ integration: install
 	$(BIN)/pytest -q -m integration || [ $$? -eq 5 ]
 
 test: lint unit integration
+
+# The browser tests (tests/test_browser.py) drive Debian's /usr/bin/chromium with Playwright
+# (no browser download). CI runs this as root before `make test`; elsewhere install it once
+# with `sudo make chromium` (the browser tests skip without it, outside CI).
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  echo "installing chromium (apt-get)"; \
+	  apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null; \
+	fi
 
 mlflow-ui: install
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000

@@ -11,7 +11,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
 
 from tasks.features import build_features
-from tasks.ingestion import ingest
+from tasks.ingestion import dataset_fingerprint_of, ingest, publish_ingestion
 from yieldflow.config import DataConfig, TrackingConfig
 from yieldflow.default_data import default_dataset_path
 from yieldflow.workspace import RunWorkspace
@@ -24,8 +24,11 @@ def data_check(
 ) -> dict[str, Any]:
     """Validate a dataset against the contract; returns the ingestion summary."""
     workspace = RunWorkspace.create(tracking.output_dir, str(flow_run.id or uuid.uuid4()))
-    ingested = ingest(data.data or str(default_dataset_path()), workspace)
-    features = build_features(ingested, data)
+    data_uri = data.data or str(default_dataset_path())
+    fingerprint = dataset_fingerprint_of(data_uri)
+    ingested = ingest(data_uri, fingerprint)
+    publish_ingestion(ingested, workspace)
+    features = build_features(ingested, data, fingerprint)
     summary = ingested.summary()
     create_table_artifact(
         key="data-quality",

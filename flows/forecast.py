@@ -11,7 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from tasks.champion import LoadedChampion, load_champion
-from tasks.ingestion import ingest
+from tasks.ingestion import dataset_fingerprint_of, ingest, publish_ingestion
 from yieldflow.config import ForecastConfig
 from yieldflow.default_data import default_dataset_path
 from yieldflow.forecast import forecast_table, planned_windows, season_features_for_forecast
@@ -48,7 +48,8 @@ def forecast(
     data_uri = config.data or str(default_dataset_path())
     tracking_uri = resolve_tracking_uri()
     champion = load_champion(tracking_uri, config.model_name, config.alias)
-    ingested = ingest(data_uri, workspace)
+    ingested = ingest(data_uri, dataset_fingerprint_of(data_uri))
+    publish_ingestion(ingested, workspace)
     table = predict_season(ingested, data_uri, config.season, champion)
     season = int(table["season"].iloc[0])
     csv_path = workspace.path(f"forecast-{season}.csv")

@@ -18,7 +18,7 @@ from tasks.baselines import fit_and_predict_baselines
 from tasks.champion import register_champion
 from tasks.evaluation import cross_validate_task, log_cross_validation
 from tasks.features import build_features, split_seasons
-from tasks.ingestion import ingest
+from tasks.ingestion import dataset_fingerprint_of, ingest, publish_ingestion
 from tasks.reporting import publish_report
 from tasks.tracking import finish_tracking, log_baseline_run, start_tracking
 from tasks.training_dispatch import share_features, train_mlp_flow
@@ -52,8 +52,10 @@ def seasonal_pipeline(
     data_uri = config.data.data or str(default_dataset_path())
     logger.info("Run folder %s; dataset %s", workspace.root, redact_uri(data_uri))
 
-    ingested = ingest(data_uri, workspace)
-    features = build_features(ingested, config.data)
+    files_fingerprint = dataset_fingerprint_of(data_uri)  # cache token: files and versions
+    ingested = ingest(data_uri, files_fingerprint)
+    publish_ingestion(ingested, workspace)
+    features = build_features(ingested, config.data, files_fingerprint)
     split = split_seasons(features, config.split)
     data = prepare_model_data(features.table, split)
     fingerprint = dataset_fingerprint(ingested.readings, ingested.harvests)

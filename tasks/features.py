@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from tasks.ingestion import CACHE_EXPIRATION, INGESTION_CODE
 from yieldflow.config import DataConfig, SplitConfig
 from yieldflow.features import SeasonFeatures, build_season_features
+from yieldflow.fingerprint import code_fingerprint
 from yieldflow.ingest import IngestionResult
 from yieldflow.split import SeasonSplit, temporal_split
 
+FEATURES_CODE = ("yieldflow.agronomy", "yieldflow.features")
 
-@task(name="build-season-features", cache_policy=NO_CACHE)
-def build_features(ingested: IngestionResult, config: DataConfig) -> SeasonFeatures:
+
+def _features_key(context: Any, parameters: dict[str, Any]) -> str:
+    config: DataConfig = parameters["config"]
+    code = code_fingerprint((*INGESTION_CODE, *FEATURES_CODE))
+    return f"features-{parameters['fingerprint']}-{config.min_coverage}-{code}"
+
+
+@task(
+    name="build-season-features",
+    cache_key_fn=_features_key,
+    cache_expiration=CACHE_EXPIRATION,
+    persist_result=True,
+)
+def build_features(
+    ingested: IngestionResult, config: DataConfig, fingerprint: str
+) -> SeasonFeatures:
     """One row per usable harvest (see yieldflow.features for the definitions)."""
     logger = get_run_logger()
     features = build_season_features(

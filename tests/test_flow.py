@@ -132,7 +132,7 @@ def test_prefect_artifacts_show_the_report_and_metrics(run):
     table = artifacts["model-metrics"]
     rows = json.loads(table.data) if isinstance(table.data, str) else table.data
     assert {row["model"] for row in rows} == MODELS
-    assert "/#/experiments/" in artifacts["mlflow-runs"].data
+    assert "/#/experiments/1/runs" in artifacts["mlflow-runs"].data
 
 
 def test_run_folder_has_the_reports(run):

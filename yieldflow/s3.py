@@ -381,6 +381,21 @@ class S3Source:
             raise DatasetNotFoundError(f"no objects found under {self.uri}")
         return sorted(keys)
 
+    def fingerprint(self) -> str:
+        """Keys, sizes and ETags of every object under the prefix (one more listing)."""
+        from yieldflow.fingerprint import listing_fingerprint
+
+        prefix = f"{self.prefix}/" if self.prefix else ""
+        entries = []
+        with _translated(self.client, self.uri):
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix
+            )
+            for page in pages:
+                for item in page.get("Contents", ()):
+                    entries.append((item["Key"], int(item["Size"]), str(item.get("ETag", ""))))
+        return listing_fingerprint(entries)
+
     def read_bytes(self, key: str) -> bytes:
         """One object's content; FileNotFoundError (an OSError) when it has gone."""
         object_key = self._object_key(key)

@@ -36,6 +36,10 @@ class DataSource(Protocol):
         """The content of one file named by a key from list_files()."""
         ...
 
+    def fingerprint(self) -> str:
+        """Changes whenever any file is added, removed or rewritten (a cache key)."""
+        ...
+
 
 class LocalSource:
     """A dataset root on the local file system."""
@@ -53,6 +57,15 @@ class LocalSource:
 
     def read_bytes(self, key: str) -> bytes:
         return (self.root / safe_relative_key(key)).read_bytes()
+
+    def fingerprint(self) -> str:
+        from yieldflow.fingerprint import listing_fingerprint
+
+        entries = []
+        for key in self.list_files():
+            stat = (self.root / key).stat()
+            entries.append((key, stat.st_size, str(stat.st_mtime_ns)))
+        return listing_fingerprint(entries)
 
 
 def safe_relative_key(key: str) -> PurePosixPath:

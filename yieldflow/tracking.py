@@ -146,5 +146,6 @@ def runs_url(context: TrackingContext, run_id: str | None = None) -> str:
         base = redact_uri(uri)
     else:
         base = os.environ.get("MLFLOW_UI_URL", "http://127.0.0.1:5000")
-    link = f"{base.rstrip('/')}/#/experiments/{context.experiment_id}"
-    return f"{link}/runs/{run_id}" if run_id else link
+    # /runs: the bare experiment URL lands on MLflow 3's GenAI overview, not the runs list
+    link = f"{base.rstrip('/')}/#/experiments/{context.experiment_id}/runs"
+    return f"{link}/{run_id}" if run_id else link
