@@ -3,6 +3,7 @@ nothing. Use it before pointing the seasonal deployment at a new export."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from typing import Any
 
@@ -30,9 +31,10 @@ def data_check(
     publish_ingestion(ingested, workspace)
     features = build_features(ingested, data, fingerprint)
     summary = ingested.summary()
+    counts = dataclasses.asdict(ingested.accounting)
     create_table_artifact(
         key="data-quality",
-        table=[{"measure": k, "value": summary[k]} for k in _COUNTS],
+        table=[{"measure": k, "value": v} for k, v in counts.items()],
         description="Row accounting: read = accepted + quarantined + duplicates dropped",
     )
     top = summary.get("top_quarantine_reasons", {})
@@ -43,21 +45,8 @@ def data_check(
             description="Most frequent quarantine reasons (details in quarantine.csv)",
         )
     return {
-        **{k: summary[k] for k in _COUNTS},
+        **counts,
         "harvests_usable": len(features.table),
         "harvests_excluded": features.excluded.to_dict("records"),
         "quarantine_report": str(workspace.path("quarantine.csv")),
     }
-
-
-_COUNTS = (
-    "rows_read",
-    "rows_accepted",
-    "rows_quarantined",
-    "duplicate_rows_dropped",
-    "readings_nulled",
-    "files_read",
-    "files_failed",
-    "harvest_rows_accepted",
-    "harvest_rows_quarantined",
-)

@@ -111,7 +111,7 @@ def seasonal_pipeline(
                 interval,
             )
         data_summary = {
-            **{k: v for k, v in ingested.summary().items() if k in _DATA_KEYS},
+            **dataclasses.asdict(ingested.accounting),
             "harvests_used": len(features.table),
             "harvests_excluded": len(features.excluded),
             "seasons": split.as_dict(),
@@ -166,17 +166,3 @@ def seasonal_pipeline(
         raise
     logger.info(sentence)
     return summary
-
-
-_DATA_KEYS = (
-    "rows_read",
-    "rows_accepted",
-    "rows_quarantined",
-    "duplicate_rows_dropped",
-    "readings_nulled",
-    "files_read",
-    "files_failed",
-    "harvest_rows_read",
-    "harvest_rows_accepted",
-    "harvest_rows_quarantined",
-)

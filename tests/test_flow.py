@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
@@ -217,3 +218,16 @@ def test_forecast_uses_the_champion_for_the_unharvested_season(run, forecastable
     assert {a.path for a in client.list_artifacts(forecast_run.info.run_id)} == {
         "forecast-2025.csv"
     }
+
+
+def test_data_check_flow_reports_the_accounting(prefect_server, small_dataset, tmp_path):
+    from flows.data_check import data_check
+
+    result = data_check(
+        DataConfig(data=str(small_dataset)), TrackingConfig(output_dir=str(tmp_path))
+    )
+    assert result["rows_read"] == (
+        result["rows_accepted"] + result["rows_quarantined"] + result["duplicate_rows_dropped"]
+    )
+    assert result["harvests_usable"] == 20 and result["harvests_excluded"] == []
+    assert Path(result["quarantine_report"]).exists()

@@ -98,8 +98,13 @@ def season_features(
     ).assign(
         soil_type=lambda f: f["soil_type"].fillna("unknown").astype(str),
         irrigated=lambda f: f["irrigated"].fillna(False).astype(bool).astype(float),
-        gdd_base_c=lambda f: f["crop"].map(CROP_GDD_BASE_C).fillna(DEFAULT_GDD_BASE_C),
-        heat_c=lambda f: f["crop"].map(CROP_HEAT_STRESS_C).fillna(DEFAULT_HEAT_STRESS_C),
+        # astype: with no harvest rows at all, map() would keep the str dtype of "crop"
+        gdd_base_c=lambda f: (
+            f["crop"].map(CROP_GDD_BASE_C).fillna(DEFAULT_GDD_BASE_C).astype(float)
+        ),
+        heat_c=lambda f: (
+            f["crop"].map(CROP_HEAT_STRESS_C).fillna(DEFAULT_HEAT_STRESS_C).astype(float)
+        ),
         season_length_days=lambda f: (f["harvest_date"] - f["planting_date"]).dt.days,
     )
     days = daily.merge(harvests[[*KEY, "planting_date", "harvest_date", "gdd_base_c", "heat_c"]])

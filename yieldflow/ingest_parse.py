@@ -152,6 +152,8 @@ def _csv_piece(key: str, data: bytes) -> Piece:
     data = data.removeprefix(codecs.BOM_UTF8)
     if not data.strip():
         raise FileParseError("empty file")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # also UTF-32's BOMs
+        raise FileParseError("not UTF-8 text (UTF-16 byte order mark); export the file as UTF-8")
     if b"\x00" in data:
         raise FileParseError("binary content (NUL bytes): not a CSV text file")
     try:
@@ -161,9 +163,19 @@ def _csv_piece(key: str, data: bytes) -> Piece:
             f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
             "export the file as UTF-8"
         ) from None
+    if b"\r" in data and b"\n" not in data:
+        raise FileParseError("lines end in CR only (old Mac format); export with LF or CRLF")
     starts, ends, fields, lines = _records(data)  # record 0 is the header
     header = data[starts[0] : ends[0]]
-    names = [n.strip() for n in next(csv.reader(io.StringIO(header.decode())))]
+    try:
+        names = [n.strip() for n in next(csv.reader(io.StringIO(header.decode())))]
+    except csv.Error as exc:
+        raise FileParseError(f"header row is not valid CSV: {one_line(exc)}") from None
+    if len(names) == 1 and (sep := next((s for s in ";\t|" if s in names[0]), None)):
+        raise FileParseError(
+            f"not comma-separated: the header row is split by {sep!r}; export with ',' "
+            "as the delimiter"
+        )
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
         raise FileParseError(f"duplicate column name(s): {', '.join(dupes)}")

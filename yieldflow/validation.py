@@ -119,8 +119,9 @@ def parse_timestamps(
         (stamps > now, "timestamp", "timestamp in the future"),
     ]
     failed, found = _first_failure(raw, rules, "row")
-    kept = raw[~failed].assign(farm_id=farm[~failed])
-    kept["timestamp"] = stamps[~failed].astype("datetime64[ns, UTC]")
+    ok = ~failed
+    kept = (raw[ok] if failed.any() else raw).assign(farm_id=farm[ok])  # no copy when clean
+    kept["timestamp"] = stamps[ok].astype("datetime64[ns, UTC]")
     return kept, found
 
 
@@ -132,7 +133,7 @@ def clean_values(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     physical range (inclusive) is nulled and recorded with its raw text, so nothing is
     lost silently. Returns `rows` with float64 value columns, and the entries.
     """
-    cleaned = rows.copy()
+    cleaned = rows.copy(deep=False)  # every value column is replaced below
     found = [empty_entries()]
     for column in SENSOR_VALUE_COLUMNS:
         raw = rows[column] if column in rows else pd.Series(np.nan, index=rows.index, dtype=str)
@@ -189,9 +190,9 @@ def deduplicate(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, int]:
         CONFLICT_REASON,
         "row",
     )
-    rest = rows[~conflict]
+    rest = rows[~conflict] if conflict.any() else rows  # no copy of every row when clean
     copies = rest.duplicated(subset=["farm_id", "timestamp"], keep="first")
-    return rest[~copies], found, int(copies.sum())
+    return (rest[~copies] if copies.any() else rest), found, int(copies.sum())
 
 
 def check_harvests(
