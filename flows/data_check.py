@@ -8,7 +8,6 @@ import uuid
 from typing import Any
 
 from prefect import flow
-from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
 
 from tasks.features import build_features
@@ -30,20 +29,7 @@ def data_check(
     ingested = ingest(data_uri, fingerprint)
     publish_ingestion(ingested, workspace)
     features = build_features(ingested, data, fingerprint)
-    summary = ingested.summary()
     counts = dataclasses.asdict(ingested.accounting)
-    create_table_artifact(
-        key="data-quality",
-        table=[{"measure": k, "value": v} for k, v in counts.items()],
-        description="Row accounting: read = accepted + quarantined + duplicates dropped",
-    )
-    top = summary.get("top_quarantine_reasons", {})
-    if top:
-        create_table_artifact(
-            key="quarantine-reasons",
-            table=[{"reason": reason, "count": count} for reason, count in top.items()],
-            description="Most frequent quarantine reasons (details in quarantine.csv)",
-        )
     return {
         **counts,
         "harvests_usable": len(features.table),

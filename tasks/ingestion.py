@@ -7,10 +7,12 @@ instead of re-reading everything.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
 from prefect import get_run_logger, task
+from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
 from yieldflow.fingerprint import code_fingerprint
@@ -61,7 +63,22 @@ def publish_ingestion(result: IngestionResult, workspace: RunWorkspace) -> None:
     hit, so every run folder is complete)."""
     logger = get_run_logger()
     report = write_quarantine_report(result, workspace.path("quarantine.csv"))
-    workspace.write_json("ingestion_summary.json", result.summary())
+    summary = result.summary()
+    workspace.write_json("ingestion_summary.json", summary)
+    create_table_artifact(
+        key="data-quality",
+        table=[
+            {"measure": k, "value": v} for k, v in dataclasses.asdict(result.accounting).items()
+        ],
+        description="Row accounting: read = accepted + quarantined + duplicates dropped",
+    )
+    top = summary.get("top_quarantine_reasons", {})
+    if top:
+        create_table_artifact(
+            key="quarantine-reasons",
+            table=[{"reason": reason, "count": count} for reason, count in top.items()],
+            description=f"Most frequent quarantine reasons (every entry in {report.name})",
+        )
     if len(result.quarantine):
         logger.warning("%d quarantine entries, see %s", len(result.quarantine), report)
     for note in result.notes:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
+from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
@@ -134,6 +135,9 @@ def test_prefect_artifacts_show_the_report_and_metrics(run):
     rows = json.loads(table.data) if isinstance(table.data, str) else table.data
     assert {row["model"] for row in rows} == MODELS
     assert "/#/experiments/1/runs" in artifacts["mlflow-runs"].data
+    quality = artifacts["data-quality"].data
+    quality = json.loads(quality) if isinstance(quality, str) else quality
+    assert {"measure": "rows_read", "value": summary["data"]["rows_read"]} in quality
 
 
 def test_run_folder_has_the_reports(run):
@@ -231,3 +235,41 @@ def test_data_check_flow_reports_the_accounting(prefect_server, small_dataset, t
     )
     assert result["harvests_usable"] == 20 and result["harvests_excluded"] == []
     assert Path(result["quarantine_report"]).exists()
+
+
+def test_a_worse_model_does_not_take_the_champion_alias(run):
+    """Register another version whose test RMSE is worse than the champion's: the new
+    version exists, the alias stays where it was."""
+    import pandas as pd
+
+    from tasks.champion import register_champion
+    from yieldflow.split import SeasonSplit, prepare_model_data
+    from yieldflow.tracking import TrackingContext
+
+    summary, uri = run
+    client = MlflowClient(uri)
+    before = client.get_model_version_by_alias("yieldflow-yield", "champion")
+    table = pd.read_parquet(Path(summary["outputs"]["run_folder"]) / "features.parquet")
+    data = prepare_model_data(table, SeasonSplit(**summary["data"]["seasons"]))
+    experiment = client.get_experiment_by_name("flow-test")
+    context = TrackingContext(uri, "flow-test", experiment.experiment_id, "unused", {})
+
+    @flow
+    def register_worse_model():
+        return register_champion(
+            context,
+            "yieldflow-yield",
+            "mean_baseline",
+            summary["models"]["mean_baseline"]["mlflow_run_id"],
+            candidate_test_rmse=summary["models"]["mean_baseline"]["test_rmse"] + 100.0,
+            data=data,
+            interval=(0.9, 1.1),
+        )
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        outcome = register_worse_model()
+    assert not outcome["alias_moved"] and "worse" in outcome["note"]
+    after = client.get_model_version_by_alias("yieldflow-yield", "champion")
+    assert after.version == before.version
+    assert int(outcome["version"]) == int(before.version) + 1
