@@ -71,7 +71,7 @@ def _help(field: FieldInfo) -> str:
     text = field.description or ""
     if bounds:
         text += f" ({', '.join(bounds)})"
-    return text + (f"  [default: {default}]" if default is not None else "")
+    return text + (f"  [default: {default}]" if default not in (None, "") else "")
 
 
 def config_options(model: type[BaseModel]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -19,8 +19,9 @@ class _Section(BaseModel):
 
 
 class DataConfig(_Section):
-    data: str | None = Field(
-        default=None,
+    # "" rather than None: the Prefect UI then shows a plain text box, not a str/None toggle.
+    data: str = Field(
+        default="",
         title="Dataset",
         description=(
             "Dataset root: a local folder or an s3://bucket/prefix URI following the data "
@@ -222,8 +223,8 @@ class OrchestrationConfig(_Section):
         title="Training timeout (s)",
         description="How long the seasonal run waits for the training deployment to finish.",
     )
-    shared_storage: str | None = Field(
-        default=None,
+    shared_storage: str = Field(
+        default="",
         title="Shared storage for intermediate data",
         description="Run-scoped location (local folder or s3://bucket/prefix) for the feature "
         "table the training flow reads; empty: the local run folder. Use S3 when training "
@@ -257,8 +258,8 @@ class ForecastConfig(_Section):
     """Everything one forecast run needs."""
 
     # The same dataset option as a pipeline run (coverage rules do not apply to forecasts).
-    data: str | None = Field(
-        default=None,
+    data: str = Field(
+        default="",
         title=DataConfig.model_fields["data"].title,
         description=DataConfig.model_fields["data"].description,
     )
