@@ -5,6 +5,7 @@ This flow only wires tasks; every stage's logic lives in yieldflow/ and is teste
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import uuid
 from datetime import UTC, datetime
@@ -31,7 +32,14 @@ from yieldflow.ml.patience_study import patience_study_from_dict
 from yieldflow.report import ReportInputs, mlp_first
 from yieldflow.split import prepare_model_data
 from yieldflow.summary import build_summary, dataset_fingerprint
-from yieldflow.tracking import end_pipeline_run, redact_uri, resolve_tracking_uri, runs_url
+from yieldflow.tracking import (
+    TrackingUnavailableError,
+    end_pipeline_run,
+    is_tracking_failure,
+    redact_uri,
+    resolve_tracking_uri,
+    runs_url,
+)
 from yieldflow.workspace import RunWorkspace
 
 MLP_SUMMARY_KEYS = ("best_epoch", "stopped_epoch", "stop_reason", "patience", "device")
@@ -161,8 +169,15 @@ def seasonal_pipeline(
         )
         workspace.write_json("summary.json", summary)
         finish_tracking(context, report, curve, summary)
-    except BaseException:
-        end_pipeline_run(context, status="FAILED")
+    except BaseException as error:
+        if is_tracking_failure(error):
+            raise TrackingUnavailableError(
+                f"MLflow at {redact_uri(tracking_uri)} failed after retries "
+                f"({type(error).__name__}); this run's outputs so far, the trained MLP "
+                f"included (model/), are kept in {workspace.root}"
+            ) from error
+        with contextlib.suppress(Exception):  # MLflow may itself be what failed
+            end_pipeline_run(context, status="FAILED")
         raise
     logger.info(sentence)
     return summary

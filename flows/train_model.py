@@ -20,9 +20,11 @@ from yieldflow.compare import score_models
 from yieldflow.config import PipelineConfig
 from yieldflow.figures import loss_curve_png
 from yieldflow.ml.mlp import predict
+from yieldflow.ml.persistence import save_mlp
 from yieldflow.split import SeasonSplit, prepare_model_data
 from yieldflow.storage import read_uri
-from yieldflow.tracking import TrackingContext
+from yieldflow.tracking import TAG_PIPELINE_RUN, TrackingContext
+from yieldflow.workspace import RunWorkspace
 
 
 class SplitSeasons(BaseModel):
@@ -67,6 +69,11 @@ def train_model(
     curve = loss_curve_png(
         result.train_loss, result.val_loss, result.best_epoch, result.stopped_epoch
     )
+    # A local copy first: if MLflow is down from here on, the trained model is not lost.
+    run_key = (tracking.shared_tags.get(TAG_PIPELINE_RUN) if tracking else None) or "ad-hoc"
+    model_dir = RunWorkspace.create(config.tracking.output_dir, run_key).path("model")
+    save_mlp(result.model, model_dir, data.feature_names, config.training.hidden_units)
+    (model_dir / "encoder.json").write_text(data.encoder.to_json())
     run_id = None
     if tracking is not None:
         context = TrackingContext(**tracking.model_dump())
@@ -84,4 +91,5 @@ def train_model(
         "train_loss": result.train_loss,
         "val_loss": result.val_loss,
         "patience_study": dataclasses.asdict(study),
+        "local_model_dir": str(model_dir),
     }

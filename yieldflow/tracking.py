@@ -28,6 +28,18 @@ TAG_MODEL = "yieldflow.model"
 TAG_MODEL_URI = "yieldflow.model_uri"  # where the run's logged model is (models:/m-...)
 
 
+class TrackingUnavailableError(RuntimeError):
+    """MLflow stayed unreachable after the retries (one line, with where outputs are kept)."""
+
+
+def is_tracking_failure(error: BaseException) -> bool:
+    """An MLflow server error or a connection failure talking to it."""
+    import requests
+    from mlflow.exceptions import MlflowException
+
+    return isinstance(error, MlflowException | requests.exceptions.ConnectionError)
+
+
 def resolve_tracking_uri() -> str:
     """MLFLOW_TRACKING_URI when set, else an embedded SQLite store in the working folder."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path.cwd() / 'mlflow.db'}"
