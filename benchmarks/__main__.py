@@ -1,0 +1,132 @@
+"""`python -m benchmarks [--size smoke|full] [--only NAME] [--with-20m]`: run, print, doc.
+
+The four benchmarks run by default; `features-20m` (20M rows, ~20 minutes on its own)
+only with --with-20m or --only features-20m. The full size rewrites docs/benchmarks.md;
+smoke (what CI runs) writes no doc unless --doc is given, so a CI run never replaces real
+figures with toy ones. Results are stored next to the dataset cache and each benchmark's
+latest full result (with its date) stays on the page until it is measured again, so
+--only and a separate 20M run keep the page complete.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchmarks import features, orchestration, report, s3, training
+from benchmarks.common import cache_root, log
+
+BENCHMARKS: dict[str, Callable[[str], dict[str, Any]]] = {
+    "features": features.run,
+    "features-20m": features.run_scale,
+    "s3": s3.run,
+    "training": training.run,
+    "orchestration": orchestration.run,
+}
+DEFAULT = ["features", "s3", "training", "orchestration"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--size", choices=("smoke", "full"), default="full")
+    parser.add_argument("--only", choices=sorted(BENCHMARKS), action="append")
+    parser.add_argument(
+        "--doc",
+        type=Path,
+        default=None,
+        help="write the results page here (default: docs/benchmarks.md for --size full)",
+    )
+    parser.add_argument(
+        "--with-20m", action="store_true", help="also run features-20m (outside the budget)"
+    )
+    parser.add_argument("--json", type=Path, default=None, help="also write raw results")
+    args = parser.parse_args(argv)
+
+    started = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    names = args.only or DEFAULT + (["features-20m"] if args.with_20m else [])
+    results = run_all(args.size, names)
+    wall_s = time.perf_counter() - started
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    run_info = {
+        "wall_s": wall_s,
+        "cpu_s": sum(u.ru_utime + u.ru_stime for u in usage),
+        "load_before": load_before,
+        "load_after": os.getloadavg()[0],
+    }
+
+    checks = [c for r in results.values() for c in r["checks"]]
+    print(report.console_table(checks))
+    print(
+        f"\nwall time {wall_s / 60:.1f} min, CPU time {run_info['cpu_s'] / 60:.1f} min "
+        f"({args.size}; 1-min load average {load_before:.1f} before, "
+        f"{run_info['load_after']:.1f} after)"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=str))
+    stored = _merge_with_previous(args.size, results)
+    doc = args.doc or (report.DOC_PATH if args.size == "full" else None)
+    if doc is not None:
+        report.write_doc(stored, args.size, run_info, doc)
+        print(f"wrote {doc}")
+    return 0 if all(math.isfinite(c["value"]) for c in checks) else 1
+
+
+def run_all(size: str, names: list[str]) -> dict[str, dict[str, Any]]:
+    """Run the named benchmarks in order; a failing one is recorded and the rest go on."""
+    results: dict[str, dict[str, Any]] = {}
+    for name in BENCHMARKS:
+        if name not in names:
+            continue
+        started = time.perf_counter()
+        log(f"== {name} ({size})")
+        try:
+            results[name] = BENCHMARKS[name](size)
+        except Exception as error:  # keep the other benchmarks' results
+            traceback.print_exc()
+            message = " ".join(str(error).split())[:300]
+            results[name] = {"error": message, "checks": [failed_check(name, message)]}
+        results[name]["seconds"] = time.perf_counter() - started
+        results[name]["date"] = time.strftime("%Y-%m-%d %H:%M %Z")
+        log(f"== {name} done in {results[name]['seconds']:.0f} s")
+    return results
+
+
+def failed_check(name: str, message: str) -> dict[str, Any]:
+    return {
+        "benchmark": name,
+        "size": "-",
+        "metric": "benchmark failed",
+        "value": float("nan"),
+        "target": "-",
+        "met": False,
+        "detail": message,
+    }
+
+
+def _merge_with_previous(size: str, results: dict[str, Any]) -> dict[str, Any]:
+    """This run's results over the last stored ones of the same size (for --only)."""
+    path = cache_root() / f"results-{size}.json"
+    stored: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            stored = json.loads(path.read_text())
+        except ValueError:
+            stored = {}
+    stored = {k: v for k, v in stored.items() if k in BENCHMARKS}
+    stored.update(results)
+    path.write_text(json.dumps(stored, indent=1, default=str))
+    return {name: stored[name] for name in BENCHMARKS if name in stored}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,337 @@
+"""The results table on the console and docs/benchmarks.md.
+
+Why a generated page: figures go stale the moment someone edits the pipeline, so the page
+is rewritten by every full run, with the machine it ran on. The hand-written analysis
+(benchmarks/findings.md) is pasted in verbatim, so rerunning never loses it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import REPO_ROOT, mib
+
+DOC_PATH = REPO_ROOT / "docs" / "benchmarks.md"
+FINDINGS_PATH = Path(__file__).with_name("findings.md")
+
+
+def machine() -> dict[str, str]:
+    """What the figures were taken on; a ratio from a 2-core box is not one from a server."""
+    import torch
+
+    cpu = platform.processor() or "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = "unknown"
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                memory = f"{int(line.split()[1]) / 2**20:.1f} GiB"
+                break
+    except OSError:
+        pass
+    try:
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        load = "unknown"
+    return {
+        "nproc": str(os.cpu_count()),
+        "memory": memory,
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch device": "cuda" if torch.cuda.is_available() else "cpu",
+        "os": platform.platform(),
+        "git commit": _git_commit(),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load average at the end (1, 5, 15 min)": load,
+    }
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "yieldflow", "flows", "tasks"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        return out.stdout.strip() + (" (pipeline code modified)" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _value(check: dict[str, Any]) -> str:
+    value = check["value"]
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:.0f}" if "task runs" in check["metric"] else f"{value:.2f}"
+
+
+def checks_table(checks: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "| benchmark | size | measured | value | target | met | detail |",
+        "| --- | --- | --- | ---: | --- | --- | --- |",
+    ]
+    for c in checks:
+        met = "yes" if c["met"] else "**NO**"
+        lines.append(
+            f"| {c['benchmark']} | {c['size']} | {c['metric']} | {_value(c)} | {c['target']} "
+            f"| {met} | {c['detail']} |"
+        )
+    return lines
+
+
+def console_table(checks: list[dict[str, Any]]) -> str:
+    rows = [("benchmark", "size", "measured", "value", "target", "met")]
+    rows += [
+        (
+            c["benchmark"],
+            c["size"],
+            c["metric"],
+            _value(c),
+            c["target"],
+            "yes" if c["met"] else "NO",
+        )
+        for c in checks
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)) for r in rows
+    )
+
+
+def _features_section(result: dict[str, Any]) -> list[str]:
+    lines = [
+        "## 1. Feature engineering at scale",
+        "",
+        "yieldflow = `ingest_dataset(LocalSource(root))` + `build_season_features(...)` "
+        "(validation, quarantine and row accounting included); DuckDB = one SQL query over "
+        "the same CSV files (`read_csv` over `sensors/*/*.csv`, exact duplicates dropped, "
+        "sentinels and out-of-range values nulled, the same daily and season aggregates, "
+        "no per-value quarantine, no accounting, no conflicting-duplicate detection). Each "
+        "side runs in a fresh child process; times are medians of the repeats, run "
+        "alternately; the page cache is warmed first. Memory: peak RSS of the yieldflow "
+        "child minus its RSS after imports, against `readings.memory_usage(deep=True)` of "
+        "the ingested readings (typed: datetime + 7 floats + farm id). The two feature "
+        "tables are compared on every run (max relative difference over all features).",
+        "",
+        "| size | rows | files | CSV | yieldflow s (ingest + features) | DuckDB s "
+        "| ratio | yieldflow peak RSS (net) | readings in memory | DuckDB peak RSS "
+        "| tables agree (max rel. diff) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for m in result["sizes"]:
+        agree = m["agreement"]
+        lines.append(
+            f"| {m['size']} | {m['rows']:,} | {m['files']:,} | {mib(m['csv_bytes'])} "
+            f"| {m['yieldflow_s']:.1f} ({m['yieldflow_ingest_s']:.1f} + "
+            f"{m['yieldflow_features_s']:.1f}) | {m['duckdb_s']:.1f} "
+            f"({m['duckdb_threads']} threads) | {m['yieldflow_s'] / m['duckdb_s']:.2f} "
+            f"| {mib(m['yieldflow_peak_rss'])} ({mib(m['yieldflow_peak_net'])}) "
+            f"| {mib(m['readings_bytes'])} | {mib(m['duckdb_peak_rss'])} "
+            f"| {agree['harvests_in_both']}/{agree['harvests_yieldflow']} harvests, "
+            f"{agree['max_relative_difference']:.1e} |"
+        )
+    lines.append("")
+    lines.append(
+        "Repeats per size: "
+        + ", ".join(
+            f"{m['size']} ×{m['repeats']} (yieldflow "
+            + "/".join(f"{t:.1f}" for t in m["yieldflow_times"])
+            + " s, DuckDB "
+            + "/".join(f"{t:.1f}" for t in m["duckdb_times"])
+            + " s)"
+            for m in result["sizes"]
+        )
+        + "."
+    )
+    profiled = [m for m in result["sizes"] if m.get("profile")]
+    for m in profiled:
+        lines += [
+            "",
+            f"Where yieldflow's time goes at {m['size']} (cProfile, one extra run; shares of "
+            "the profiled run's ingest + features time; cumulative time of yieldflow's own "
+            "functions, then the library functions with the most self time):",
+            "",
+            "| function | calls | cumulative s | share |",
+            "| --- | ---: | ---: | ---: |",
+        ]
+        for row in m["profile"]:
+            name = row["function"] + (" (self time)" if row.get("self_time") else "")
+            lines.append(
+                f"| `{name}` | {row['calls']:,} | {row['seconds']:.2f} | {row['share']:.0%} |"
+            )
+    return lines
+
+
+def _features_20m_section(result: dict[str, Any]) -> list[str]:
+    lines = _features_section(result)[3:]  # the same table, without the method paragraph
+    return [
+        "### 1b. 20M rows, with 5M beside it for the scaling ratio",
+        "",
+        f"Run separately (`python -m benchmarks --only features-20m`, "
+        f"{result.get('seconds', 0) / 60:.0f} min on {result.get('date', 'unknown')}): one "
+        "yieldflow run at 20M rows takes about 7 minutes here, so the 20-minute full run "
+        "stops at 5M. The 20M dataset (343 farms) was generated once, outside any timed "
+        "budget, and is cached.",
+        *lines,
+    ]
+
+
+def _s3_section(result: dict[str, Any]) -> list[str]:
+    lines = [
+        "## 2. S3 ingestion (SeaweedFS on 127.0.0.1)",
+        "",
+        f"The same dataset ({result['rows']:,} rows) uploaded twice: one object per farm and "
+        "day, and one object per farm. yieldflow = `ingest_dataset(S3Source(uri))` (list, "
+        "16-thread fetch, parse, validate); reference = list + 16-thread boto3 "
+        "`get_object().read()` of the same objects, nothing else; 'fetch only' = "
+        "yieldflow's own `S3Source.list_files` + `read_files`, no parsing. Each in a fresh "
+        "child process (client creation inside the timed part on every side).",
+        "",
+        "| layout | objects | MB | yieldflow ingest s | yieldflow fetch only s | boto3 s "
+        "| yieldflow MB/s | fetch only MB/s | boto3 MB/s | boto3 objects/s | ratio |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for m in result["layouts"]:
+        lines.append(
+            f"| {m['layout']} | {m['objects']:,} | {m['bytes'] / 1e6:.1f} "
+            f"| {m['yieldflow_s']:.2f} | {m['fetch_s']:.2f} | {m['reference_s']:.2f} "
+            f"| {m['yieldflow_mb_s']:.1f} | {m['fetch_mb_s']:.1f} | {m['reference_mb_s']:.1f} "
+            f"| {m['reference_objects_s']:,.0f} | {m['reference_s'] / m['yieldflow_s']:.2f} |"
+        )
+    return lines
+
+
+def _training_section(result: dict[str, Any]) -> list[str]:
+    lines = [
+        "## 3. Training loop",
+        "",
+        "yieldflow = `train_mlp` with `TrainingConfig(max_epochs=N, patience=N)` (validation "
+        "loss and early-stopping bookkeeping every epoch); reference = the same `YieldMLP` "
+        "(20 inputs, hidden 32-16), Adam (lr 0.01, weight decay 0.01), MSE, the same data "
+        "and batch size, a `randperm` shuffle per epoch, tensors prepared once, one host "
+        "sync at the end. Validation set = rows / 4. Both sides in one child process per "
+        "size, one warm-up each, then alternating repeats; epochs/s is the median over "
+        "repeats of epochs / wall time of the whole call (setup included on both sides).",
+        "",
+        "| training rows | batch size | epochs per run | repeats | device | torch threads "
+        "| yieldflow epochs/s | reference epochs/s | ratio |",
+        "| ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for m in result["sizes"]:
+        lines.append(
+            f"| {m['rows']:,} | {m['batch_size']:,} | {m['epochs']} | {m['repeats']} "
+            f"| {m['device']} | {m['torch_threads']} | {m['yieldflow_eps']:.2f} "
+            f"| {m['reference_eps']:.2f} | {m['yieldflow_eps'] / m['reference_eps']:.2f} |"
+        )
+    return lines
+
+
+def _orchestration_section(m: dict[str, Any]) -> list[str]:
+    by_name = ", ".join(f"`{k}` ×{v}" for k, v in m["task_runs_by_name"].items())
+    return [
+        "## 4. Orchestration overhead",
+        "",
+        f"The seasonal pipeline on a generated dataset of {m['farms']} farms × 4 seasons "
+        f"({m['rows']:,} hourly rows, {m['harvests']} harvests), default `PipelineConfig` "
+        f"except training {m['training']} and baselines {m['baselines'] or 'default'}. "
+        "Prefect side: `seasonal_pipeline(config)` against a local `prefect server start` "
+        "(warmed by one untimed run). Plain side: `seasonal_pipeline.fn(config)` with every "
+        "task and flow called through `.fn`, run loggers disabled, Prefect artifacts "
+        "skipped, `PREFECT_API_URL` pointing nowhere. Both log to the same MLflow sqlite "
+        "store, each run in a fresh process, with `OMP_NUM_THREADS=1`.",
+        "",
+        "| as a Prefect flow s | as plain calls s | overhead s | repeats | task runs "
+        "(flow + subflow) | subflow runs |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| {m['prefect_s']:.1f} ({'/'.join(f'{t:.1f}' for t in m['prefect_times'])}) "
+        f"| {m['plain_s']:.1f} ({'/'.join(f'{t:.1f}' for t in m['plain_times'])}) "
+        f"| {m['overhead_s']:.1f} | {m['repeats']} | {m['task_runs']} | {m['subflow_runs']} |",
+        "",
+        f"Task runs of one flow run, by task function: {by_name}. None is per farm or per epoch.",
+    ]
+
+
+def write_doc(
+    results: dict[str, Any], size: str, run_info: dict[str, float], path: Path = DOC_PATH
+) -> None:
+    """Rewrite docs/benchmarks.md with these results (called for full-size runs)."""
+    checks = [c for r in results.values() for c in r["checks"]]
+    missed = [c for c in checks if not c["met"]]
+    lines = [
+        "# Benchmarks: yieldflow against references",
+        "",
+        "Generated by `python -m benchmarks"
+        + ("" if size == "full" else f" --size {size}")
+        + "` (install the reference with `pip install -e '.[bench]'`); do not edit by "
+        "hand except `benchmarks/findings.md`, which is pasted in below. Every figure is "
+        "a median of repeats, measured in the same run as its reference, and reported as "
+        "a ratio; the machine is shared, so absolute seconds vary between runs more than "
+        "the ratios do.",
+        "",
+        f"Size: **{size}**; wall time of the whole run: **{run_info['wall_s'] / 60:.1f} "
+        f"min** (CPU time of this process and its children: {run_info['cpu_s'] / 60:.1f} "
+        f"min; 1-minute load average {run_info['load_before']:.1f} at the start and "
+        f"{run_info['load_after']:.1f} at the end, on {os.cpu_count()} cores: the machine is "
+        "shared). "
+        f"Targets met: **{len(checks) - len(missed)} of {len(checks)}**.",
+        "",
+        "| benchmark | measured on | minutes |",
+        "| --- | --- | ---: |",
+        *(
+            f"| {k} | {r.get('date', 'unknown')} | {r.get('seconds', 0) / 60:.1f} |"
+            for k, r in results.items()
+        ),
+        "",
+        "The wall time above is this run's; a benchmark measured in an earlier run (other "
+        "date) is kept from it. `features-20m` runs only with `--with-20m`: it does not "
+        "fit the 20-minute budget (see its section).",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "| --- | --- |",
+        *(f"| {k} | {v} |" for k, v in machine().items()),
+        "",
+        "## Results against targets",
+        "",
+        *checks_table(checks),
+        "",
+    ]
+    sections = {
+        "features": _features_section,
+        "features-20m": _features_20m_section,
+        "s3": _s3_section,
+        "training": _training_section,
+        "orchestration": _orchestration_section,
+    }
+    for name, render in sections.items():
+        if name in results and "error" in results[name]:
+            lines += [f"## {name}", "", f"Failed: {results[name]['error']}", ""]
+        elif name in results:
+            lines += [*render(results[name]), ""]
+    if FINDINGS_PATH.is_file():
+        lines += [FINDINGS_PATH.read_text().strip(), ""]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))

@@ -1,0 +1,186 @@
+"""Benchmark 3: epochs per second of yieldflow's training loop against a minimal loop.
+
+Why: `train_mlp` does more than a textbook loop (validation loss every epoch, one host
+sync per epoch to read both losses, early-stopping bookkeeping with a deep copy of the
+weights on each improvement, batches materialised as a list). This measures what that
+costs at the pipeline's real size (48 rows) and at sizes where it could start to matter.
+The reference uses the same YieldMLP, data, optimiser, seed and batch size, shuffles each
+epoch the same way, prepares tensors once and never syncs with the host inside the loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from benchmarks.common import Check, at_least, interleaved, log, median, run_in_child, timed
+
+TARGET = 0.9  # yieldflow epochs/s ≥ 0.9 × the reference's
+N_FEATURES = 20  # the pipeline has 14 numeric features + one-hot crop and soil ≈ 20-23
+HIDDEN = [32, 16]  # TrainingConfig's default
+LEARNING_RATE = 1e-2
+WEIGHT_DECAY = 1e-2
+
+# Both sides run with one intra-op thread. On this shared 2-core machine, torch's default
+# of 2 threads makes every tiny op wait for a partner thread that another process has
+# descheduled: 50 epochs at 48 rows took 38 s with 2 threads under load against 2 s with
+# one. Two threads would measure the machine's load, not the loop (see Findings).
+TORCH_THREADS = 1
+
+# rows: (batch size, epochs per measurement, repeats). 48 rows and batch 8 are the
+# pipeline's own (12 farms × 4 seasons, TrainingConfig.batch_size); larger sets get the
+# batch sizes one would pick there, so an epoch stays at a few hundred optimiser steps.
+SIZES: dict[str, dict[int, tuple[int, int, int]]] = {
+    "full": {48: (8, 100, 5), 10_000: (128, 5, 5), 1_000_000: (4096, 2, 3)},
+    "smoke": {48: (8, 10, 1), 10_000: (128, 1, 1), 100_000: (4096, 1, 1)},
+}
+
+
+def make_data(rows: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """A regression problem shaped like the season features (validation = rows / 4)."""
+    rng = np.random.default_rng(seed)
+    val_rows = max(12, rows // 4)
+    weights = rng.normal(size=N_FEATURES)
+
+    def part(n: int) -> tuple[np.ndarray, np.ndarray]:
+        x = rng.normal(loc=5.0, scale=3.0, size=(n, N_FEATURES)).astype(np.float32)
+        y = (x @ weights + rng.normal(scale=2.0, size=n) + 10.0).astype(np.float32)
+        return x, y
+
+    x_train, y_train = part(rows)
+    x_val, y_val = part(val_rows)
+    return {"x_train": x_train, "y_train": y_train, "x_val": x_val, "y_val": y_val}
+
+
+def run_yieldflow(rows: int, batch_size: int, epochs: int, seed: int = 0) -> dict[str, Any]:
+    """yieldflow.ml.mlp.train_mlp for exactly `epochs` epochs (patience = epochs)."""
+    import torch
+
+    from yieldflow.config import TrainingConfig
+    from yieldflow.ml.mlp import train_mlp
+
+    data = make_data(rows, seed)
+    config = TrainingConfig(
+        hidden_units=HIDDEN,
+        learning_rate=LEARNING_RATE,
+        weight_decay=WEIGHT_DECAY,
+        max_epochs=epochs,
+        patience=epochs,
+        batch_size=batch_size,
+        device="cpu",
+    )
+    seconds, result = timed(
+        lambda: train_mlp(
+            data["x_train"], data["y_train"], data["x_val"], data["y_val"], config, seed
+        )
+    )
+    if result.stopped_epoch != epochs:
+        raise AssertionError(f"ran {result.stopped_epoch} epochs, expected {epochs}")
+    return {
+        "seconds": seconds,
+        "epochs_per_s": epochs / seconds,
+        "device": result.device,
+        "torch_threads": torch.get_num_threads(),
+        "final_train_loss": result.train_loss[-1],
+    }
+
+
+def run_reference(rows: int, batch_size: int, epochs: int, seed: int = 0) -> dict[str, Any]:
+    """The same model, data and batches in the shortest correct loop one would write."""
+    import torch
+
+    from yieldflow.ml.mlp import YieldMLP, fit_scaling
+
+    data = make_data(rows, seed)
+
+    def train() -> float:
+        torch.manual_seed(seed)
+        model = YieldMLP(N_FEATURES, HIDDEN, **fit_scaling(data["x_train"], data["y_train"]))
+        optimizer = torch.optim.Adam(
+            model.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY
+        )
+        loss_fn = torch.nn.MSELoss()
+        generator = torch.Generator().manual_seed(seed)
+        x = torch.from_numpy(data["x_train"])
+        y = (torch.from_numpy(data["y_train"]) - model.y_mean) / model.y_std
+        model.train()
+        for _ in range(epochs):
+            order = torch.randperm(len(y), generator=generator)
+            for idx in torch.split(order, batch_size):
+                optimizer.zero_grad()
+                loss = loss_fn(model.forward_scaled(x[idx]), y[idx])
+                loss.backward()
+                optimizer.step()
+        return float(loss.detach())  # the only host sync
+
+    seconds, last_loss = timed(train)
+    return {
+        "seconds": seconds,
+        "epochs_per_s": epochs / seconds,
+        "device": "cpu",
+        "torch_threads": torch.get_num_threads(),
+        "final_batch_loss": last_loss,
+    }
+
+
+def run(size: str) -> dict[str, Any]:
+    """All sizes in one child process (torch's threads and imports stay out of the parent)."""
+    measured = run_in_child("benchmarks.training:measure_sizes", {"size": size}).value["sizes"]
+    return {"sizes": measured, "checks": [c.as_dict() for c in checks(measured)]}
+
+
+def measure_sizes(size: str) -> dict[str, Any]:
+    """Child-process body: every size of `size`, smallest first."""
+    measured = []
+    for rows, (batch_size, epochs, repeats) in SIZES[size].items():
+        m = measure_size(rows, batch_size, epochs, repeats)
+        log(
+            f"training {rows:,} rows: yieldflow {m['yieldflow_eps']:.2f} epochs/s, "
+            f"reference {m['reference_eps']:.2f} epochs/s"
+        )
+        measured.append(m)
+    return {"sizes": measured}
+
+
+def measure_size(rows: int, batch_size: int, epochs: int, repeats: int) -> dict[str, Any]:
+    """Child-process body: one warm-up of each side, then `repeats` interleaved runs."""
+    import torch
+
+    torch.set_num_threads(TORCH_THREADS)
+    run_reference(rows, batch_size, 1)  # warm-up: torch's lazy init, allocator, caches
+    run_yieldflow(rows, batch_size, 1)
+    runs = interleaved(
+        {
+            "yieldflow": lambda: run_yieldflow(rows, batch_size, epochs),
+            "reference": lambda: run_reference(rows, batch_size, epochs),
+        },
+        repeats,
+    )
+    return {
+        "rows": rows,
+        "batch_size": batch_size,
+        "epochs": epochs,
+        "repeats": repeats,
+        "device": runs["yieldflow"][0]["device"],
+        "torch_threads": runs["yieldflow"][0]["torch_threads"],
+        "yieldflow_eps": median(r["epochs_per_s"] for r in runs["yieldflow"]),
+        "reference_eps": median(r["epochs_per_s"] for r in runs["reference"]),
+        "yieldflow_s": [r["seconds"] for r in runs["yieldflow"]],
+        "reference_s": [r["seconds"] for r in runs["reference"]],
+    }
+
+
+def checks(measured: list[dict[str, Any]]) -> list[Check]:
+    return [
+        at_least(
+            "training",
+            f"{m['rows']:,} rows",
+            "epochs/s yieldflow / reference",
+            m["yieldflow_eps"] / m["reference_eps"],
+            TARGET,
+            f"batch {m['batch_size']}, {m['yieldflow_eps']:.2f} vs {m['reference_eps']:.2f} "
+            f"epochs/s on {m['device']}",
+        )
+        for m in measured
+    ]

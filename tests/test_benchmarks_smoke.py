@@ -1,0 +1,52 @@
+"""The benchmark harness at its smoke size: every benchmark runs end to end and yields a
+finite ratio. Targets and wall times are deliberately not asserted: a shared 2-core CI
+machine says nothing about them; `python -m benchmarks` (full size) does, in
+docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = ("features", "s3", "training", "orchestration")
+
+
+@pytest.fixture
+def reference_installed() -> None:
+    if importlib.util.find_spec("duckdb") is None:
+        message = "duckdb not installed: pip install -e '.[bench]'"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI must install it: a skip there would hide the harness
+        pytest.skip(message)
+
+
+def test_smoke_benchmarks_produce_finite_ratios(
+    reference_installed: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from benchmarks.__main__ import main
+
+    monkeypatch.setenv("YIELDFLOW_BENCH_CACHE", str(tmp_path / "cache"))
+    doc, raw = tmp_path / "benchmarks.md", tmp_path / "results.json"
+
+    assert main(["--size", "smoke", "--doc", str(doc), "--json", str(raw)]) == 0
+
+    results = json.loads(raw.read_text())
+    assert sorted(results) == sorted(BENCHMARKS)
+    for name in BENCHMARKS:
+        checks = results[name]["checks"]
+        assert checks, f"{name} produced no ratio"
+        for check in checks:
+            assert math.isfinite(check["value"]), check
+    # The DuckDB reference must compute the same features, or its ratio means nothing.
+    for size in results["features"]["sizes"]:
+        assert size["agreement"]["harvests_in_both"] == size["agreement"]["harvests_yieldflow"]
+        assert size["agreement"]["max_relative_difference"] < 1e-6
+    # One flow run must not fan out into a task run per farm or per epoch.
+    assert 0 < results["orchestration"]["task_runs"] <= 25
+    text = doc.read_text()
+    assert "## Results against targets" in text and "nproc" in text
