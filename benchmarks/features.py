@@ -32,6 +32,8 @@ from benchmarks.common import (
     timed,
     warm_page_cache,
 )
+from yieldflow.contract import LOGGER_SENTINELS, SENSOR_RANGES
+from yieldflow.features import NUMERIC_FEATURES
 
 MIN_COVERAGE = 0.7  # the pipeline's default (DataConfig.min_coverage)
 TIME_RATIO_TARGET = 2.0  # yieldflow within 2x DuckDB's time
@@ -58,32 +60,11 @@ REPEATS = {
 }
 PROFILED_SIZE: dict[str, str | None] = {"full": "1M", "scale": None, "smoke": None}
 
-# Value columns, their contract ranges (docs/data-contract.md) and the logger sentinels.
-_RANGES = {
-    "air_temp_c": (-60.0, 60.0),
-    "rainfall_mm": (0.0, 500.0),
-    "relative_humidity_pct": (0.0, 100.0),
-    "soil_moisture_pct": (0.0, 100.0),
-    "soil_temp_c": (-40.0, 70.0),
-    "solar_radiation_wm2": (0.0, 1500.0),
-    "wind_speed_ms": (0.0, 75.0),
-}
-_SENTINELS = "(-9999, -999, 9999)"
-COMPARED = (
-    "gdd_c_days",
-    "rain_mm",
-    "dry_spells",
-    "heat_stress_days",
-    "frost_days",
-    "soil_moisture_mean_pct",
-    "soil_moisture_min_pct",
-    "soil_moisture_at_planting_pct",
-    "radiation_mj_m2",
-    "humidity_mean_pct",
-    "wind_mean_ms",
-    "season_length_days",
-    "sensor_coverage",
-)
+# Value columns, their contract ranges and the logger sentinels: the contract's own.
+_RANGES = SENSOR_RANGES
+_SENTINELS = "(" + ", ".join(str(int(v)) for v in LOGGER_SENTINELS) + ")"
+# Every numeric feature both sides compute (irrigation is farm metadata, not aggregated).
+COMPARED = tuple(name for name in NUMERIC_FEATURES if name != "irrigated")
 
 
 def duckdb_query(root: str) -> str:
