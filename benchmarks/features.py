@@ -310,7 +310,7 @@ def top_functions(profiler: cProfile.Profile, total: float, n: int = 12) -> list
     stats = pstats.Stats(profiler, stream=io.StringIO())
     rows = []
     for (filename, line, name), (_, calls, _, cumulative, _) in stats.stats.items():  # type: ignore[attr-defined]
-        if "site-packages" in filename or filename.startswith("<") or "benchmarks" in filename:
+        if "site-packages" in filename or filename[:1] in "<~" or "benchmarks" in filename:
             continue  # yieldflow's own functions: the ones the lead can change
         where = filename.split("/main/")[-1] if "/main/" in filename else filename
         rows.append(

@@ -222,8 +222,10 @@ def run(size: str) -> dict[str, Any]:
                 log(f"orchestration plain: {value['seconds']:.2f} s")
                 return value
 
-            # Untimed warm-up: creates the MLflow database and warms the Prefect server.
-            run_in_child("benchmarks.orchestration:warm_up", {}, env=env, cwd=workdir)
+            # Untimed warm-up: creates the MLflow database and warms the Prefect server
+            # (skipped at smoke size, where only the plumbing is checked, not the figure).
+            if size == "full":
+                run_in_child("benchmarks.orchestration:warm_up", {}, env=env, cwd=workdir)
             runs = interleaved({"prefect": prefect_side, "plain": plain_side}, REPEATS[size])
         finally:
             server.stop()

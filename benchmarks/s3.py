@@ -175,6 +175,8 @@ def run(size: str) -> dict[str, Any]:
             os.environ.update(saved)
     return {
         "rows": dataset.rows,
+        "farms": dataset.spec.farms,
+        "interval_minutes": dataset.spec.interval_minutes,
         "layouts": measured,
         "checks": [c.as_dict() for c in checks(measured)],
     }
