@@ -25,10 +25,10 @@ from yieldflow.synthetic import (
     LEAD_DAYS,
     PLANNED_SEASONS_FILE,
     GeneratedDatasetInfo,
-    _first_wall_clock_occurrence,
     generate_dataset,
     yield_model,
 )
+from yieldflow.synthetic.weather import first_wall_clock_occurrence
 
 SMALL = {"farms": 3, "seasons": 2, "first_season": 2022}
 
@@ -339,4 +339,4 @@ def test_bad_arguments_and_existing_dataset(faulty: Generated, tmp_path: Path) -
 def test_repeated_autumn_hour_is_written_once() -> None:
     utc = pd.date_range("2023-10-28 23:00", periods=4, freq="h", tz="UTC")
     local = utc.tz_convert("Europe/Paris").tz_localize(None).to_numpy()
-    assert list(_first_wall_clock_occurrence(local)) == [True, True, False, True]
+    assert list(first_wall_clock_occurrence(local)) == [True, True, False, True]
