@@ -105,6 +105,7 @@ def log_mlp_run(
         "batch_size": training.batch_size,
         "seed": config.seed,
         "device": result.device,
+        "torch_threads": result.threads,
         "optimizer": "Adam",
         "loss": "MSELoss",
         "n_features": len(data.feature_names),

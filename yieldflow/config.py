@@ -120,6 +120,14 @@ class TrainingConfig(_Section):
         title="Device",
         description="auto: CUDA when available, else CPU.",
     )
+    cpu_threads: int = Field(
+        default=0,
+        ge=0,
+        le=1024,
+        title="CPU threads",
+        description="Threads torch uses when training on CPU. 0 = automatic: one thread "
+        "for small batches (more only wait on each other), torch's default for large ones.",
+    )
 
     @field_validator("hidden_units")
     @classmethod

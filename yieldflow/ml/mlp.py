@@ -19,6 +19,7 @@ from torch import nn
 from yieldflow.config import TrainingConfig
 from yieldflow.ml.early_stopping import EarlyStopping, NonFiniteLossError
 from yieldflow.ml.seeding import set_seeds
+from yieldflow.ml.threads import choose_threads, torch_threads
 
 
 class TrainingDivergedError(NonFiniteLossError):
@@ -95,6 +96,7 @@ class TrainingResult:
     stopped_epoch: int = 0
     stop_reason: str = ""  # "patience" or "max_epochs"
     device: str = "cpu"
+    threads: int = 1  # torch intra-op threads used (on CPU; see yieldflow.ml.threads)
     seconds: float = 0.0
 
     @property
@@ -152,8 +154,32 @@ def train_mlp(
     """
     if len(x_train) == 0 or len(x_val) == 0:
         raise ValueError("training and validation sets must both have rows")
-    set_seeds(seed)
     device = resolve_device(config.device)
+    threads = torch.get_num_threads()
+    if device.type == "cpu":
+        widest = max(x_train.shape[1], *config.hidden_units)
+        batch_rows = min(config.batch_size, len(x_train))
+        threads = choose_threads(config.cpu_threads, batch_rows, widest, threads)
+    with torch_threads(threads):
+        result = _fit(
+            x_train, y_train, x_val, y_val, config, seed, device, on_epoch, early_stopping
+        )
+    result.threads = threads
+    return result
+
+
+def _fit(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    config: TrainingConfig,
+    seed: int,
+    device: torch.device,
+    on_epoch: Callable[[int, float, float], None] | None,
+    early_stopping: bool,
+) -> TrainingResult:
+    set_seeds(seed)
     started = time.perf_counter()
     scaling = fit_scaling(x_train, y_train)
     model = YieldMLP(x_train.shape[1], config.hidden_units, **scaling).to(device)
