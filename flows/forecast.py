@@ -28,7 +28,7 @@ def _run_name() -> str:
     return f"forecast-{season or 'latest'}"
 
 
-@task(name="predict-season", cache_policy=NO_CACHE)
+@task(name="predict-season", task_run_name="predict-season", cache_policy=NO_CACHE)
 def predict_season(ingested: Any, data_uri: str, season: int | None, champion: LoadedChampion):
     windows = planned_windows(open_source(data_uri), season)
     features = season_features_for_forecast(ingested.readings, windows, ingested.farms)

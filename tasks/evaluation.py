@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import pandas as pd
 from mlflow.entities import Metric
 from prefect import get_run_logger, task
@@ -12,34 +15,87 @@ from tasks.training import (
     TRAINING_RETRY_DELAYS_S,
     retry_on_transient_device_error,
 )
-from yieldflow.config import PipelineConfig
-from yieldflow.evaluation import MLP, CrossValidation, Fold, cross_validate
+from yieldflow.config import BaselineConfig, PipelineConfig, TrainingConfig
+from yieldflow.evaluation import (
+    MLP,
+    CrossValidation,
+    Fold,
+    cross_validate,
+    evaluate_fold,
+    rolling_origin_folds,
+)
+from yieldflow.progress import track
 from yieldflow.tracking import TAG_MODEL, TrackingContext, log_bytes
 
 
 @task(
-    name="cross-validate-by-season",
+    name="cross-validate-fold",
+    task_run_name="cross-validate-season-{fold.val}",
     cache_policy=NO_CACHE,
     retries=TRAINING_RETRIES,
     retry_delay_seconds=TRAINING_RETRY_DELAYS_S,
     retry_condition_fn=retry_on_transient_device_error,
 )
+def evaluate_fold_task(
+    table: pd.DataFrame,
+    fold: Fold,
+    training: TrainingConfig,
+    baselines: BaselineConfig,
+    seeds: list[int],
+    on_trained: Callable[[int], None] | None = None,
+) -> pd.DataFrame:
+    """One fold, its own task run (named for the season it validates on)."""
+    started = time.perf_counter()
+    predictions = evaluate_fold(table, fold, training, baselines, seeds, on_trained)
+    get_run_logger().info(
+        "Season %d scored: %d models (MLP with %d seeds) trained on %s in %.1f s",
+        fold.val,
+        predictions["model"].nunique(),
+        len(seeds),
+        ", ".join(map(str, fold.train)),
+        time.perf_counter() - started,
+    )
+    return predictions
+
+
+@task(
+    name="cross-validate-by-season", task_run_name="cross-validate-by-season", cache_policy=NO_CACHE
+)
 def cross_validate_task(table: pd.DataFrame, config: PipelineConfig) -> CrossValidation | None:
+    """Every model on every rolling-origin fold (one task run per fold, retried there)."""
     logger = get_run_logger()
+    started = time.perf_counter()
+    folds = rolling_origin_folds(table["season"], config.split.min_train_seasons)
+    steps = len(folds) * (config.evaluation.mlp_seeds + 1)  # each MLP seed, then baselines
+    with track("cross-validation", steps, f"models trained in {len(folds)} folds") as progress:
 
-    def report_fold(number: int, total: int, fold: Fold) -> None:
-        logger.info("Fold %d/%d: trained on %s, scored on %d", number, total, fold.train, fold.val)
+        def evaluate(*fold_args: object) -> pd.DataFrame:
+            before = progress.done  # the steps of the folds already scored
 
-    cv = cross_validate(table, config, report_fold)
+            def trained(steps_in_fold: int) -> None:
+                progress.update(before + steps_in_fold)
+
+            return evaluate_fold_task(*fold_args, on_trained=trained)
+
+        cv = cross_validate(table, config, evaluate=evaluate)
     if cv is None:
         logger.warning("Too few seasons for season-wise cross-validation; single split only")
     else:
-        logger.info(cv.verdict.sentence())
+        verdict = cv.verdict
+        logger.info(
+            "Cross-validated on seasons %s in %.1f s: MLP %s %s (%+.1f%% RMSE)",
+            ", ".join(str(f.val) for f in cv.folds),
+            time.perf_counter() - started,
+            "better than" if verdict.label == "better" else verdict.label,
+            verdict.best_simple,
+            100 * verdict.relative_difference,
+        )
     return cv
 
 
 @task(
     name="log-cross-validation-to-mlflow",
+    task_run_name="log-cross-validation-to-mlflow",
     cache_policy=NO_CACHE,
     retries=3,
     retry_delay_seconds=[2, 5, 15],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from prefect import get_run_logger, task
@@ -25,6 +26,7 @@ def _features_key(context: Any, parameters: dict[str, Any]) -> str:
 
 @task(
     name="build-season-features",
+    task_run_name="build-season-features",
     cache_key_fn=_features_key,
     cache_expiration=CACHE_EXPIRATION,
     persist_result=True,
@@ -34,12 +36,14 @@ def build_features(
 ) -> SeasonFeatures:
     """One row per usable harvest (see yieldflow.features for the definitions)."""
     logger = get_run_logger()
+    started = time.perf_counter()
     features = build_season_features(
         ingested.readings, ingested.harvests, ingested.farms, config.min_coverage
     )
     logger.info(
-        "Built features for %d harvests (%d left out for thin sensor coverage)",
+        "Built features for %d harvests in %.1f s (%d left out for thin sensor coverage)",
         len(features.table),
+        time.perf_counter() - started,
         len(features.excluded),
     )
     for row in features.excluded.itertuples():
@@ -47,7 +51,7 @@ def build_features(
     return features
 
 
-@task(name="split-by-season", cache_policy=NO_CACHE)
+@task(name="split-by-season", task_run_name="split-by-season", cache_policy=NO_CACHE)
 def split_seasons(features: SeasonFeatures, config: SplitConfig) -> SeasonSplit:
     split = temporal_split(features.table["season"], config)
     get_run_logger().info(

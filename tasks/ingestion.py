@@ -8,6 +8,7 @@ instead of re-reading everything.
 from __future__ import annotations
 
 import dataclasses
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +18,8 @@ from prefect.cache_policies import NO_CACHE
 
 from yieldflow.fingerprint import code_fingerprint
 from yieldflow.ingest import IngestionResult, ingest_dataset, write_quarantine_report
-from yieldflow.storage import open_source
+from yieldflow.progress import StageProgress, track
+from yieldflow.storage import DataSource, open_source
 from yieldflow.workspace import RunWorkspace
 
 INGESTION_CODE = (
@@ -34,30 +36,66 @@ def dataset_fingerprint_of(data_uri: str) -> str:
     return open_source(data_uri).fingerprint()
 
 
+class CountingSource:
+    """A dataset source that reports every file read to a stage's progress.
+
+    The total is the number of files listed plus one step for validation, so the bar waits
+    short of the end while the rows are checked. Other attributes pass through (e.g. S3's
+    max_workers: reads then report from download threads, which StageProgress allows).
+    """
+
+    def __init__(self, source: DataSource, progress: StageProgress) -> None:
+        self._source, self._progress = source, progress
+        self.uri = source.uri
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._source, name)
+
+    def list_files(self) -> list[str]:
+        files = self._source.list_files()
+        self._progress.update(0, len(files) + 1)
+        return files
+
+    def read_bytes(self, key: str) -> bytes:
+        try:
+            return self._source.read_bytes(key)
+        finally:
+            self._progress.advance()
+
+    def fingerprint(self) -> str:
+        return self._source.fingerprint()
+
+
 def _ingestion_key(context: Any, parameters: dict[str, Any]) -> str:
     return f"ingest-{parameters['fingerprint']}-{code_fingerprint(INGESTION_CODE)}"
 
 
 @task(
     name="ingest-sensor-data",
+    task_run_name="ingest-sensor-data",
     cache_key_fn=_ingestion_key,
     cache_expiration=CACHE_EXPIRATION,
     persist_result=True,
 )
 def ingest(data_uri: str, fingerprint: str) -> IngestionResult:
     """Validate every file against the contract (pure: writes nothing)."""
-    result = ingest_dataset(open_source(data_uri))
+    started = time.perf_counter()
+    with track("ingestion", 1, "files read, then validation") as progress:
+        result = ingest_dataset(CountingSource(open_source(data_uri), progress))
     acc = result.accounting
     get_run_logger().info(
-        "Ingested %d sensor rows from %d files: %d accepted, %d quarantined, %d duplicates "
-        "dropped, %d values nulled; %d harvests accepted",
-        acc.rows_read, acc.files_read, acc.rows_accepted, acc.rows_quarantined,
-        acc.duplicate_rows_dropped, acc.readings_nulled, acc.harvest_rows_accepted,
+        "Ingested %d sensor rows from %d files in %.1f s: %d accepted, %d quarantined, "
+        "%d duplicates dropped, %d values nulled; %d harvests accepted",
+        acc.rows_read, acc.files_read, time.perf_counter() - started, acc.rows_accepted,
+        acc.rows_quarantined, acc.duplicate_rows_dropped, acc.readings_nulled,
+        acc.harvest_rows_accepted,
     )  # fmt: skip
     return result
 
 
-@task(name="publish-ingestion-report", cache_policy=NO_CACHE)
+@task(
+    name="publish-ingestion-report", task_run_name="publish-ingestion-report", cache_policy=NO_CACHE
+)
 def publish_ingestion(result: IngestionResult, workspace: RunWorkspace) -> None:
     """The quarantine report and ingestion summary in this run's folder (also on a cache
     hit, so every run folder is complete)."""
@@ -80,6 +118,12 @@ def publish_ingestion(result: IngestionResult, workspace: RunWorkspace) -> None:
             description=f"Most frequent quarantine reasons (every entry in {report.name})",
         )
     if len(result.quarantine):
-        logger.warning("%d quarantine entries, see %s", len(result.quarantine), report)
+        scopes = summary.get("quarantine_by_scope", {})
+        logger.warning(
+            "Quarantined: %s; top reasons: %s; every entry in %s",
+            ", ".join(f"{n} {scope} entries" for scope, n in scopes.items()),
+            ", ".join(f"{reason} ({n})" for reason, n in list(top.items())[:3]),
+            report,
+        )
     for note in result.notes:
         logger.warning(note)

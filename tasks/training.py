@@ -11,6 +11,7 @@ from yieldflow.config import TrainingConfig
 from yieldflow.ml.device_errors import is_transient_device_error
 from yieldflow.ml.mlp import TrainingResult, train_mlp
 from yieldflow.ml.patience_study import PatienceStudy, study_patience
+from yieldflow.progress import track
 from yieldflow.split import ModelData
 
 TRAINING_RETRIES = 2
@@ -37,16 +38,24 @@ def retry_on_transient_device_error(task: Any, task_run: Any, state: Any) -> boo
 def train(data: ModelData, config: TrainingConfig, seed: int) -> TrainingResult:
     logger = get_run_logger()
     every = max(1, config.max_epochs // 10)
+    with track("training", config.max_epochs, f"MLP epochs, seed {seed}") as progress:
 
-    def report_epoch(epoch: int, train_loss: float, val_loss: float) -> None:
-        if epoch == 1 or epoch % every == 0:
-            logger.info(
-                "epoch %d: train loss %.4f, validation loss %.4f", epoch, train_loss, val_loss
-            )
+        def report_epoch(epoch: int, train_loss: float, val_loss: float) -> None:
+            progress.update(epoch)
+            if epoch == 1 or epoch % every == 0:
+                logger.debug(
+                    "epoch %d: train loss %.4f, validation loss %.4f", epoch, train_loss, val_loss
+                )
 
-    result = train_mlp(
-        data.x["train"], data.y["train"], data.x["val"], data.y["val"], config, seed, report_epoch
-    )
+        result = train_mlp(
+            data.x["train"],
+            data.y["train"],
+            data.x["val"],
+            data.y["val"],
+            config,
+            seed,
+            report_epoch,
+        )
     logger.info(
         "MLP trained on %s in %.1f s: best epoch %d, stopped at %d (%s)",
         result.device,
@@ -60,6 +69,7 @@ def train(data: ModelData, config: TrainingConfig, seed: int) -> TrainingResult:
 
 @task(
     name="study-patience",
+    task_run_name="study-patience-seed-{seed}",
     retries=TRAINING_RETRIES,
     retry_delay_seconds=TRAINING_RETRY_DELAYS_S,
     retry_condition_fn=retry_on_transient_device_error,
@@ -67,15 +77,17 @@ def train(data: ModelData, config: TrainingConfig, seed: int) -> TrainingResult:
 )
 def patience_study(data: ModelData, config: TrainingConfig, seed: int) -> PatienceStudy:
     """Train once more for all max_epochs (same seed) and replay each patience on it."""
-    full = train_mlp(
-        data.x["train"],
-        data.y["train"],
-        data.x["val"],
-        data.y["val"],
-        config,
-        seed,
-        early_stopping=False,
-    )
+    with track("patience-study", config.max_epochs, "MLP epochs, no early stopping") as progress:
+        full = train_mlp(
+            data.x["train"],
+            data.y["train"],
+            data.x["val"],
+            data.y["val"],
+            config,
+            seed,
+            lambda epoch, _train, _val: progress.update(epoch),
+            early_stopping=False,
+        )
     study = study_patience(full.val_loss, config.patience, config.min_delta)
     get_run_logger().info(study.justification())
     return study

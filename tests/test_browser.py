@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +30,8 @@ from tests.browser import (
     open_page,
     screenshot,
 )
-from tests.stack_fixtures import EXPERIMENT, REPO
-from yieldflow.config import PipelineConfig, TrainingConfig
+from tests.stack_fixtures import EXPERIMENT, REPO, without_credentials
+from yieldflow.config import PipelineConfig, SplitConfig, TrainingConfig
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +39,14 @@ MODELS = ("mlp", "random_forest", "linear", "mean_baseline")
 METRICS = ("val_rmse", "test_rmse", "test_mae", "test_r2")
 REPORT_KEY, METRICS_KEY, LINK_KEY = "yield-report", "model-metrics", "mlflow-runs"
 DOCS_SCREENSHOTS = REPO / "docs" / "screenshots"
-DOCS_SET = ("prefect-report.png", "prefect-metrics.png", "prefect-run-form.png", "mlflow-runs.png")
+DOCS_SET = (
+    "prefect-report.png",
+    "prefect-metrics.png",
+    "prefect-run-form.png",
+    "mlflow-runs.png",
+    "prefect-run-graph.png",
+    "prefect-run-form-refuses-learning_rate.png",
+)
 
 
 @dataclass
@@ -55,6 +63,7 @@ class Ui:
     experiment_id: str
     pipeline_run_name: str  # the MLflow parent run of the seasonal run
     model_runs: dict[str, Any]  # model name -> MLflow run (nested under the parent)
+    task_runs: dict[str, str]  # task run name -> id, of the seasonal flow run
     folder: Path
     shots: list[Path]
 
@@ -80,8 +89,9 @@ def ui_facts(seasonal_run: tuple[Any, ...]) -> dict[str, Any]:
         and r.info.run_name in MODELS
     }
     return {
+        "task_runs": _task_runs(env["PREFECT_API_URL"], str(parent.id)),
         "prefect": env["PREFECT_API_URL"].removesuffix("/api"),
-        "mlflow": env["MLFLOW_TRACKING_URI"].rstrip("/"),
+        "mlflow": without_credentials(env["MLFLOW_TRACKING_URI"]).rstrip("/"),
         "flow_run_id": str(parent.id),
         "flow_run_name": parent.name,
         "artifact_ids": artifact_ids,
@@ -90,6 +100,35 @@ def ui_facts(seasonal_run: tuple[Any, ...]) -> dict[str, Any]:
         "pipeline_run_name": pipeline.info.run_name,
         "model_runs": model_runs,
     }
+
+
+def _prefect_api(api_url: str, path: str, body: dict[str, Any]) -> Any:
+    import httpx
+
+    response = httpx.post(f"{api_url}{path}", json=body, timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def _task_runs(api_url: str, flow_run_id: str) -> dict[str, str]:
+    runs = _prefect_api(
+        api_url, "/task_runs/filter", {"flow_runs": {"id": {"any_": [flow_run_id]}}}
+    )
+    return {run["name"]: run["id"] for run in runs}
+
+
+def _runs_due_since(api_url: str, deployment_id: str, since: datetime) -> int:
+    """Flow runs of the deployment due to start from ``since`` on (a form's "Now" run);
+    the cron schedules' runs are months ahead and not counted."""
+    window = {"after_": since.isoformat(), "before_": (since + timedelta(hours=1)).isoformat()}
+    return _prefect_api(
+        api_url,
+        "/flow_runs/count",
+        {
+            "deployments": {"id": {"any_": [deployment_id]}},
+            "flow_runs": {"expected_start_time": window},
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -256,3 +295,53 @@ def test_mlflow_link_from_prefect_opens_the_training_runs(ui: Ui):
         assert "/runs" in page.url, page.url
     finally:
         _shot(ui, page, "mlflow-from-link.png")  # what a person lands on
+
+
+def _form_input(page, title: str):
+    """The input of the run-form field titled ``title`` (the innermost labelled block)."""
+    label = page.get_by_text(f"{title} (Optional)", exact=True)
+    return page.locator(".p-label").filter(has=label).last.locator("input").first
+
+
+@pytest.mark.parametrize(
+    ("section", "model", "field", "value"),
+    [
+        ("training", TrainingConfig, "learning_rate", "-0.5"),
+        ("split", SplitConfig, "test_seasons", "11"),
+    ],
+)
+def test_run_form_refuses_out_of_bounds_values(ui: Ui, section, model, field, value):
+    from playwright.sync_api import expect
+
+    since = datetime.now(UTC) - timedelta(seconds=5)
+    page = open_page(ui.context, f"{ui.prefect}/deployments/deployment/{ui.deployment_id}/run")
+    box = _form_input(page, model.model_fields[field].title)
+    expect(box).to_be_visible()
+    box.fill(value)
+    page.get_by_role("button", name="Submit").click()
+    refusal = page.get_by_text(
+        re.compile(rf"Validation failed for field 'config\.{section}\.{field}'")
+    )
+    expect(refusal.first).to_be_visible()
+    _shot(ui, page, f"prefect-run-form-refuses-{field}.png")
+    assert page.url.endswith(f"/deployments/deployment/{ui.deployment_id}/run"), page.url
+    assert _runs_due_since(f"{ui.prefect}/api", ui.deployment_id, since) == 0  # none started
+
+
+def test_runs_are_named_for_their_season_and_model(ui: Ui):
+    from playwright.sync_api import expect
+
+    latest = re.fullmatch(r"seasonal-(\d{4})-\d{8}-\d{6}", ui.flow_run_name)
+    assert latest, ui.flow_run_name  # the flow run names the latest season
+    folds = sorted(n for n in ui.task_runs if n.startswith("cross-validate-season-"))
+    assert folds and folds[-1] == f"cross-validate-season-{latest.group(1)}", folds
+    assert "log-random_forest-to-mlflow" in ui.task_runs, sorted(ui.task_runs)
+    page = open_page(ui.context, f"{ui.prefect}/runs/task-run/{ui.task_runs[folds[-1]]}")
+    expect(page.get_by_text(folds[-1], exact=True).first).to_be_visible()
+    expect(page.get_by_text(ui.flow_run_name, exact=True).first).to_be_visible()
+    _shot(ui, page, "prefect-task-run.png")
+    # The run's graph draws the task names and progress artifacts on a canvas: a picture.
+    page = open_page(ui.context, f"{ui.prefect}/runs/flow-run/{ui.flow_run_id}")
+    expect(page.get_by_text(ui.flow_run_name, exact=True).first).to_be_visible()
+    page.wait_for_timeout(2_000)  # the canvas draws after the data arrives
+    ui.shots.append(screenshot(page, ui.folder, "prefect-run-graph.png"))

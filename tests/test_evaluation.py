@@ -108,6 +108,20 @@ def test_no_fold_fits_anything_on_its_validation_season(monkeypatch):
     assert set(predictions.loc[predictions["model"] == "mlp", "seed"]) == {0, 1}
 
 
+def test_a_fold_counts_its_steps_for_progress():
+    table = feature_table(seasons=(2020, 2021, 2022))
+    steps: list[int] = []
+    evaluate_fold(
+        table,
+        Fold(train=[2020, 2021], val=2022),
+        TrainingConfig(max_epochs=3),
+        BaselineConfig(rf_n_estimators=10),
+        [0, 1, 2],
+        steps.append,
+    )
+    assert steps == [1, 2, 3, 4]  # each MLP seed, then the baselines
+
+
 def test_scores_summary_and_residuals():
     predictions = pd.DataFrame(
         {

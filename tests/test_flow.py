@@ -140,6 +140,52 @@ def test_prefect_artifacts_show_the_report_and_metrics(run):
     assert {"measure": "rows_read", "value": summary["data"]["rows_read"]} in quality
 
 
+def test_runs_are_named_and_long_stages_leave_progress_at_100(run):
+    """What the Prefect UI lists: names with season and model, progress bars finished."""
+    from prefect.client.schemas.filters import FlowRunFilterParentFlowRunId
+
+    summary, _ = run
+    parent_id = summary["prefect"]["flow_run_id"]
+
+    async def read():
+        async with get_client() as client:
+            parent = await client.read_flow_run(parent_id)
+            tasks = await client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[parent_id]))
+            )
+            children = await client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent_id])
+                )
+            )
+            ids = [parent_id, *(c.id for c in children)]
+            artifacts = await client.read_artifacts(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids))
+            )
+            return parent, tasks, children, artifacts
+
+    parent, tasks, children, artifacts = asyncio.run(read())
+    assert parent.name.startswith("seasonal-2024-"), parent.name  # the latest season
+    names = {t.name for t in tasks}
+    assert {
+        "ingest-sensor-data",
+        "fit-baselines-on-2021-2022",
+        "cross-validate-season-2023",
+        "cross-validate-season-2024",
+        "log-random_forest-to-mlflow",
+        "register-" + summary["champion"]["model"] + "-as-yieldflow-yield",
+    } <= names, names
+    assert [c.name for c in children] == ["train-mlp-seed-42"]
+    progress = {a.key: a for a in artifacts if a.type == "progress"}
+    assert set(progress) == {
+        "ingestion-progress",
+        "training-progress",
+        "patience-study-progress",
+        "cross-validation-progress",
+    }
+    assert all(float(a.data) == 100.0 for a in progress.values()), progress
+
+
 def test_run_folder_has_the_reports(run):
     summary, _ = run
     from pathlib import Path

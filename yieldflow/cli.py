@@ -223,21 +223,29 @@ def upload_data(source: Path, destination: str) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the run summary (stable JSON interface) to this file.",
 )
-@click.option("--verbose", "-v", is_flag=True, help="Show the full traceback when a run fails.")
+@click.option(
+    "--verbose",
+    "-v",
+    is_flag=True,
+    help="Show the detail: library messages, losses while training, the full traceback "
+    "when a run fails.",
+)
 def run(summary_json: Path | None, verbose: bool, **options: Any) -> None:
     """Run the seasonal pipeline once: ingest, features, MLP and baselines, report.
 
     With no --data it uses the built-in default dataset (12 farms, 4 seasons, 48 harvests).
+    In a terminal, long stages show progress bars; the log lines say what each stage did.
     """
-    from yieldflow.console import fail, print_summary, quiet_tracebacks
+    from yieldflow.console import configure_output, fail, print_summary
+    from yieldflow.progress import terminal_progress
 
     config = _validated(PipelineConfig, options)
     from flows.seasonal_pipeline import seasonal_pipeline
 
-    if not verbose:
-        quiet_tracebacks()
+    console = configure_output(verbose)
     try:
-        summary = seasonal_pipeline(config)
+        with terminal_progress(console):
+            summary = seasonal_pipeline(config)
     except Exception as error:  # one line for the user; the detail with --verbose
         if verbose:
             raise

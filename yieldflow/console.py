@@ -26,15 +26,53 @@ class _DropTraceback(logging.Filter):
         return True
 
 
-def quiet_tracebacks() -> None:
-    """Stop Prefect's console handler from printing tracebacks (for `run` without -v)."""
-    from prefect.logging.configuration import setup_logging
+def prefect_console_handler() -> logging.Handler | None:
+    """The handler that prints Prefect's logs in this terminal (set up once)."""
+    from prefect.logging.configuration import ensure_logging_setup
     from prefect.logging.handlers import PrefectConsoleHandler
 
-    setup_logging()
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, PrefectConsoleHandler):
+    ensure_logging_setup()
+    return next(
+        (h for h in logging.getLogger().handlers if isinstance(h, PrefectConsoleHandler)), None
+    )
+
+
+def configure_output(verbose: bool) -> Console:
+    """What a run prints: one line per stage, no library chatter and tracebacks only with
+    --verbose (the Prefect API log handler sees every record first, so the UI keeps the
+    detail). Returns the console the progress bars share with the log lines."""
+    from yieldflow.noise import ROUTINE_STATES, quiet_libraries
+
+    handler = prefect_console_handler()
+    if verbose:
+        for name in ("prefect.flow_runs", "prefect.task_runs"):
+            logging.getLogger(name).setLevel(logging.DEBUG)  # e.g. the loss every 10% of epochs
+    else:
+        quiet_libraries()
+        if handler is not None:
             handler.addFilter(_DropTraceback())
+            handler.addFilter(ROUTINE_STATES)
+    return getattr(handler, "console", None) or errors
+
+
+def quiet_tracebacks() -> None:
+    """Stop Prefect's console handler from printing tracebacks (for commands without -v)."""
+    handler = prefect_console_handler()
+    if handler is not None:
+        handler.addFilter(_DropTraceback())
+
+
+def prefect_run_url(flow_run_id: str) -> str:
+    """Where the run is in the Prefect UI, or why there is no such page."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
+
+    ui = PREFECT_UI_URL.value() if PREFECT_API_URL.value() else None
+    if not ui:
+        return (
+            "ran on a temporary server, now stopped (start `prefect server start` and set "
+            "PREFECT_API_URL to keep runs)"
+        )
+    return f"{ui.rstrip('/')}/runs/flow-run/{flow_run_id}"
 
 
 def fail(message: str) -> NoReturn:
@@ -72,7 +110,9 @@ def print_summary(summary: dict[str, Any], summary_json: Path | None) -> None:
     )
     console.print(f"[bold]Verdict:[/] {summary['verdict']}", highlight=False)
     outputs = summary["outputs"]
+    console.print("[bold]Where to look next[/]")
     console.print(f"Report: {outputs['report']}", highlight=False)
+    console.print(f"Prefect: {prefect_run_url(summary['prefect']['flow_run_id'])}", highlight=False)
     console.print(
         f"MLflow: {outputs['mlflow_runs_url']} (tracking {summary['mlflow']['tracking_uri']})",
         highlight=False,

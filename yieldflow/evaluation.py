@@ -65,12 +65,15 @@ def evaluate_fold(
     training: TrainingConfig,
     baselines: BaselineConfig,
     seeds: list[int],
+    on_trained: Callable[[int], None] | None = None,
 ) -> pd.DataFrame:
     """Predictions of every model (and every MLP seed) for the fold's validation season.
 
     Returns one row per validation harvest and model/seed: farm_id, season, model, seed,
-    y_true, y_pred.
+    y_true, y_pred. ``on_trained(n)`` is told how many of the fold's len(seeds) + 1 steps
+    (each MLP seed, then the baselines) are done: a progress count that a retry restarts.
     """
+    done = on_trained or (lambda _n: None)
     train = table[table["season"].isin(fold.train)]
     val = table[table["season"] == fold.val]
     fit, stop = train[train["season"] < fold.train[-1]], train[train["season"] == fold.train[-1]]
@@ -78,15 +81,17 @@ def evaluate_fold(
 
     mlp_encoder = FeatureEncoder.fit(fit)  # the MLP sees neither its stop season nor S
     (x_fit, y_fit), (x_stop, y_stop), (x_val, _) = _matrices(mlp_encoder, fit, stop, val)
-    for seed in seeds:
+    for number, seed in enumerate(seeds, start=1):
         result = train_mlp(x_fit.to_numpy(), y_fit, x_stop.to_numpy(), y_stop, training, seed)
         rows.append(_predictions(val, MLP, seed, predict(result.model, x_val.to_numpy())))
+        done(number)
 
     encoder = FeatureEncoder.fit(train)
     (x_train, y_train), (x_val, _) = _matrices(encoder, train, val)
     for baseline in fit_baselines(x_train, y_train, baselines, seeds[0]):
         rows.append(_predictions(val, baseline.name, None, baseline.estimator.predict(x_val)))
     rows.append(_predictions(val, FARM_MEAN, None, farm_mean_predictions(train, val)))
+    done(len(seeds) + 1)
     return pd.concat(rows, ignore_index=True)
 
 
@@ -243,15 +248,20 @@ def cross_validate(
     table: pd.DataFrame,
     config: PipelineConfig,
     on_fold: Callable[[int, int, Fold], None] | None = None,
+    evaluate: Callable[..., pd.DataFrame] = evaluate_fold,
 ) -> CrossValidation | None:
-    """Every model on every rolling-origin fold; None when no fold has enough history."""
+    """Every model on every rolling-origin fold; None when no fold has enough history.
+
+    ``evaluate`` has evaluate_fold's signature (the Prefect task wraps it to give each
+    fold its own named task run); ``on_fold`` is told after each fold.
+    """
     folds = rolling_origin_folds(table["season"], config.split.min_train_seasons)
     if not folds:
         return None
     seeds = [config.seed + k for k in range(config.evaluation.mlp_seeds)]
     predictions = []
     for number, fold in enumerate(folds, start=1):
-        predictions.append(evaluate_fold(table, fold, config.training, config.baselines, seeds))
+        predictions.append(evaluate(table, fold, config.training, config.baselines, seeds))
         if on_fold is not None:
             on_fold(number, len(folds), fold)
     all_predictions = pd.concat(predictions, ignore_index=True)
