@@ -30,12 +30,12 @@ from yieldflow.evaluation import interval_from_rmse, residual_quantiles
 from yieldflow.figures import loss_curve_png, seed_spread_png
 from yieldflow.ml.patience_study import patience_study_from_dict
 from yieldflow.report import ReportInputs, mlp_first
+from yieldflow.run_names import name_seasonal_run
 from yieldflow.split import prepare_model_data
 from yieldflow.summary import build_summary, dataset_fingerprint
 from yieldflow.tracking import (
-    TrackingUnavailableError,
+    TrackingGuard,
     end_pipeline_run,
-    is_tracking_failure,
     redact_uri,
     resolve_tracking_uri,
     runs_url,
@@ -65,21 +65,33 @@ def seasonal_pipeline(
     publish_ingestion(ingested, workspace)
     features = build_features(ingested, config.data, files_fingerprint)
     split = split_seasons(features, config.split)
+    name_seasonal_run(split.train + split.val + split.test)  # UI name: the latest season
     data = prepare_model_data(features.table, split)
     fingerprint = dataset_fingerprint(ingested.readings, ingested.harvests)
     features_path = share_features(features.table, config, run_id, workspace)
 
     tracking_uri = resolve_tracking_uri()
-    context = start_tracking(
-        tracking_uri, config.tracking.experiment, run_id, fingerprint, split.as_dict(), data_uri
+    # MLflow failing for good (retries spent) skips the later MLflow steps, not the run:
+    # everything is still trained and written locally, then the run fails at the end.
+    tracking = TrackingGuard(tracking_uri)
+    context = tracking.call(
+        start_tracking,
+        tracking_uri,
+        config.tracking.experiment,
+        run_id,
+        fingerprint,
+        split.as_dict(),
+        data_uri,
     )
     try:
         mlp = train_mlp_flow(
             features_path,
             SplitSeasons(**split.as_dict()),
             config,
-            TrackingTarget(**dataclasses.asdict(context)),
+            TrackingTarget(**dataclasses.asdict(context)) if context else None,
+            run_id,
         )
+        tracking.record(mlp.get("tracking_error"))
         fitted, predictions = fit_and_predict_baselines(data, config.baselines, config.seed)
         scores = mlp_first(
             {
@@ -89,8 +101,14 @@ def seasonal_pipeline(
         )
         run_ids = {"mlp": mlp["mlflow_run_id"]}
         for baseline in fitted:
-            run_ids[baseline.name] = log_baseline_run(
-                context, baseline, scores[baseline.name], data, config.seed, features_path
+            run_ids[baseline.name] = tracking.call(
+                log_baseline_run,
+                context,
+                baseline,
+                scores[baseline.name],
+                data,
+                config.seed,
+                features_path,
             )
         cv = (
             cross_validate_task(features.table, config)
@@ -99,7 +117,7 @@ def seasonal_pipeline(
         )
         spread = seed_spread_png(cv.scores) if cv else b""
         if cv:
-            log_cross_validation(context, cv, spread)
+            tracking.call(log_cross_validation, context, cv, spread)
         cv_rmse = cv.summary["rmse_mean"].to_dict() if cv else {}
         sentence, recommended = recommend(scores, cv.verdict if cv else None, cv_rmse)
         champion = None
@@ -109,7 +127,8 @@ def seasonal_pipeline(
                 if cv
                 else interval_from_rmse(scores[recommended].val["rmse"], data.y["val"].mean())
             )
-            champion = register_champion(
+            champion = tracking.call(
+                register_champion,
                 context,
                 config.champion.model_name,
                 recommended,
@@ -125,6 +144,7 @@ def seasonal_pipeline(
             "seasons": split.as_dict(),
             "dataset_fingerprint": fingerprint,
         }
+        mlflow_url = runs_url(context) if context else None
         curve = loss_curve_png(
             mlp["train_loss"], mlp["val_loss"], mlp["best_epoch"], mlp["stopped_epoch"]
         )
@@ -138,7 +158,7 @@ def seasonal_pipeline(
                 data=data_summary,
                 excluded=features.excluded.to_dict("records"),
                 top_quarantine_reasons=ingested.summary().get("top_quarantine_reasons", {}),
-                mlflow_url=runs_url(context),
+                mlflow_url=mlflow_url,
                 cv_summary=cv.summary if cv else None,
                 cv_verdict=cv.verdict if cv else None,
                 cv_folds=[f.val for f in cv.folds] if cv else None,
@@ -162,22 +182,18 @@ def seasonal_pipeline(
                 "run_folder": str(workspace.root),
                 "report": str(workspace.path("report.md")),
                 "quarantine_report": str(workspace.path("quarantine.csv")),
-                "mlflow_runs_url": runs_url(context),
+                "mlflow_runs_url": mlflow_url,
             },
             evaluation=cv.as_dict() if cv else None,
             champion=champion,
         )
         workspace.write_json("summary.json", summary)
-        finish_tracking(context, report, curve, summary)
-    except BaseException as error:
-        if is_tracking_failure(error):
-            raise TrackingUnavailableError(
-                f"MLflow at {redact_uri(tracking_uri)} failed after retries "
-                f"({type(error).__name__}); this run's outputs so far, the trained MLP "
-                f"included (model/), are kept in {workspace.root}"
-            ) from error
-        with contextlib.suppress(Exception):  # MLflow may itself be what failed
-            end_pipeline_run(context, status="FAILED")
+        tracking.call(finish_tracking, context, report, curve, summary)
+    except BaseException:
+        if context and not tracking.failure:
+            with contextlib.suppress(Exception):  # best effort: the run's error matters more
+                end_pipeline_run(context, status="FAILED")
         raise
+    tracking.raise_if_failed(workspace.root)
     logger.info(sentence)
     return summary

@@ -23,7 +23,12 @@ from yieldflow.ml.mlp import predict
 from yieldflow.ml.persistence import save_mlp
 from yieldflow.split import SeasonSplit, prepare_model_data
 from yieldflow.storage import read_uri
-from yieldflow.tracking import TAG_PIPELINE_RUN, TrackingContext
+from yieldflow.tracking import (
+    TAG_PIPELINE_RUN,
+    TrackingContext,
+    describe_failure,
+    is_tracking_failure,
+)
 from yieldflow.workspace import RunWorkspace
 
 
@@ -56,6 +61,9 @@ def train_model(
     split: SplitSeasons,
     config: PipelineConfig = PipelineConfig(),  # noqa: B008 (pydantic default = UI form default)
     tracking: TrackingTarget | None = None,
+    pipeline_run_id: Annotated[
+        str | None, Field(description="The seasonal run whose folder keeps the model.")
+    ] = None,
 ) -> dict[str, Any]:
     """Train the MLP on a saved feature table; returns metrics, curves and its MLflow run id."""
     from tasks.tracking import log_mlp_run  # imports mlflow.pytorch after Prefect's logging
@@ -70,14 +78,23 @@ def train_model(
         result.train_loss, result.val_loss, result.best_epoch, result.stopped_epoch
     )
     # A local copy first: if MLflow is down from here on, the trained model is not lost.
-    run_key = (tracking.shared_tags.get(TAG_PIPELINE_RUN) if tracking else None) or "ad-hoc"
+    run_key = (
+        pipeline_run_id
+        or (tracking.shared_tags.get(TAG_PIPELINE_RUN) if tracking else None)
+        or "ad-hoc"
+    )
     model_dir = RunWorkspace.create(config.tracking.output_dir, run_key).path("model")
     save_mlp(result.model, model_dir, data.feature_names, config.training.hidden_units)
     (model_dir / "encoder.json").write_text(data.encoder.to_json())
-    run_id = None
+    run_id, tracking_error = None, None
     if tracking is not None:
         context = TrackingContext(**tracking.model_dump())
-        run_id = log_mlp_run(context, result, scores, data, config, curve, features_path)
+        try:
+            run_id = log_mlp_run(context, result, scores, data, config, curve, features_path)
+        except Exception as error:  # retries spent: report it, keep the trained result
+            if not is_tracking_failure(error):
+                raise
+            tracking_error = describe_failure(error)
     return {
         "mlflow_run_id": run_id,
         "val": scores.val,
@@ -92,4 +109,5 @@ def train_model(
         "val_loss": result.val_loss,
         "patience_study": dataclasses.asdict(study),
         "local_model_dir": str(model_dir),
+        "tracking_error": tracking_error,
     }

@@ -19,6 +19,7 @@ from prefect.cache_policies import NO_CACHE
 from yieldflow.champion import CHAMPION_ALIAS, decide_champion
 from yieldflow.forecast import ForecastError
 from yieldflow.ml.metrics import regression_metrics
+from yieldflow.noise import mlflow_prints_off
 from yieldflow.split import FeatureEncoder, ModelData
 from yieldflow.tracking import TAG_MODEL_URI, TrackingContext, redact_uri
 
@@ -28,7 +29,13 @@ ENCODER_FILE = "encoder.json"  # written beside every logged model (tasks/tracki
 INTERVAL_TAGS = ("interval_low_ratio", "interval_high_ratio")
 
 
-@task(name="register-champion", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[2, 5, 15])
+@task(
+    name="register-champion",
+    task_run_name="register-{candidate}-as-{model_name}",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=[2, 5, 15],
+)
 def register_champion(
     context: TrackingContext,
     model_name: str,
@@ -41,19 +48,22 @@ def register_champion(
     """Register ``candidate``'s logged model as a new version; returns what was done."""
     logger = get_run_logger()
     client = context.client()
-    mlflow.set_tracking_uri(context.tracking_uri)
+    mlflow.set_tracking_uri(context.live_uri())
     champion_rmse = _current_champion_rmse(model_name, data)
     model_uri = client.get_run(candidate_run_id).data.tags[TAG_MODEL_URI]
-    version = mlflow.register_model(
-        model_uri,
-        model_name,
-        tags={
-            "yieldflow.model": candidate,
-            "yieldflow.pipeline_run_id": context.shared_tags.get("yieldflow.pipeline_run_id", ""),
-            INTERVAL_TAGS[0]: f"{interval[0]:.6g}",
-            INTERVAL_TAGS[1]: f"{interval[1]:.6g}",
-        },
-    )
+    with mlflow_prints_off():  # the note logged below says what was registered
+        version = mlflow.register_model(
+            model_uri,
+            model_name,
+            tags={
+                "yieldflow.model": candidate,
+                "yieldflow.pipeline_run_id": context.shared_tags.get(
+                    "yieldflow.pipeline_run_id", ""
+                ),
+                INTERVAL_TAGS[0]: f"{interval[0]:.6g}",
+                INTERVAL_TAGS[1]: f"{interval[1]:.6g}",
+            },
+        )
     decision = decide_champion(candidate, candidate_test_rmse, champion_rmse)
     if decision.move:
         client.set_registered_model_alias(model_name, CHAMPION_ALIAS, version.version)
@@ -95,7 +105,13 @@ class LoadedChampion:
     predict: Callable[[pd.DataFrame], np.ndarray]
 
 
-@task(name="load-champion", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[2, 5, 15])
+@task(
+    name="load-champion",
+    task_run_name="load-champion",
+    cache_policy=NO_CACHE,
+    retries=3,
+    retry_delay_seconds=[2, 5, 15],
+)
 def load_champion(tracking_uri: str, model_name: str, alias: str) -> LoadedChampion:
     """The aliased model version through MLflow (no pickle from a data bucket), its saved
     encoder and its residual interval."""

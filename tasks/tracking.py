@@ -31,11 +31,14 @@ from yieldflow.tracking import (
 )
 
 TRACKING_RETRIES = 3
-TRACKING_RETRY_DELAYS_S = [2, 5, 15]
+TRACKING_RETRY_DELAYS_S = [2, 10, 30]  # a restarting MLflow server (tens of s) fits in
 
 
 @task(
-    name="start-mlflow-run", retries=TRACKING_RETRIES, retry_delay_seconds=TRACKING_RETRY_DELAYS_S
+    name="start-mlflow-run",
+    task_run_name="start-mlflow-run",
+    retries=TRACKING_RETRIES,
+    retry_delay_seconds=TRACKING_RETRY_DELAYS_S,
 )
 def start_tracking(
     tracking_uri: str,
@@ -78,6 +81,7 @@ def features_dataset(data: ModelData, source: str) -> mlflow.data.Dataset:
 
 @task(
     name="log-mlp-to-mlflow",
+    task_run_name="log-mlp-to-mlflow",
     cache_policy=NO_CACHE,
     retries=TRACKING_RETRIES,
     retry_delay_seconds=TRACKING_RETRY_DELAYS_S,
@@ -159,7 +163,10 @@ def log_baseline_run(
 
 
 @task(
-    name="finish-mlflow-run", retries=TRACKING_RETRIES, retry_delay_seconds=TRACKING_RETRY_DELAYS_S
+    name="finish-mlflow-run",
+    task_run_name="finish-mlflow-run",
+    retries=TRACKING_RETRIES,
+    retry_delay_seconds=TRACKING_RETRY_DELAYS_S,
 )
 def finish_tracking(
     context: TrackingContext, report_markdown: str, curve_png: bytes, summary: Mapping[str, Any]

@@ -47,11 +47,18 @@ def trains_on_deployment(config: PipelineConfig) -> bool:
 
 
 def train_mlp_flow(
-    features_uri: str, split: SplitSeasons, config: PipelineConfig, tracking: TrackingTarget
+    features_uri: str,
+    split: SplitSeasons,
+    config: PipelineConfig,
+    tracking: TrackingTarget | None,
+    pipeline_run_id: str,
 ) -> dict[str, Any]:
-    """Run the train-model flow here or on its deployment; returns its JSON result."""
+    """Run the train-model flow here or on its deployment; returns its JSON result.
+
+    tracking is None when MLflow was unreachable at the start: train anyway, log nothing.
+    """
     if not trains_on_deployment(config):
-        return train_model(features_uri, split, config, tracking)
+        return train_model(features_uri, split, config, tracking, pipeline_run_id)
     name = config.orchestration.training_deployment
     get_run_logger().info("Training on deployment %s", name)
     child = run_deployment(
@@ -60,7 +67,8 @@ def train_mlp_flow(
             "features_path": features_uri,
             "split": split.model_dump(),
             "config": config.model_dump(mode="json"),
-            "tracking": tracking.model_dump(),
+            "tracking": tracking.model_dump() if tracking else None,
+            "pipeline_run_id": pipeline_run_id,
         },
         timeout=config.orchestration.training_timeout_s,
         as_subflow=True,

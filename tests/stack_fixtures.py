@@ -2,7 +2,7 @@
 
 `stack`: SeaweedFS (S3), a Prefect server, an MLflow server with S3 artifacts, both work
 pools, `prefect deploy --all` and one worker per pool. `seasonal_run`: the seasonal-retrain
-deployment triggered once on an S3 dataset. Both are session-scoped (re-exported by
+deployment triggered twice at once on the same S3 dataset. Both are session-scoped (re-exported by
 tests/conftest.py), so test_production_stack.py and test_browser.py share one stack and one
 seasonal run. The context managers below are the same set-up without pytest.
 """
@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,10 +28,18 @@ BIN = Path(sys.executable).parent
 # Planted credentials: any access key works on SeaweedFS; these must never leak.
 ACCESS_KEY = "AKIAPLANTEDKEY7Q3Z"
 SECRET_KEY = "planted-secret-9f8e7d6c5b4a"
+# ...and credentials in the tracking URI (the MLflow server has no auth and ignores them).
+TRACKING_PASSWORD = "planted-pass-5e4d3c2b1a"
+TRACKING_USER = "planted-user"
 DATA_BUCKET = "farm-data"
 ARTIFACT_BUCKET = "mlflow-artifacts"
 SEASONAL_DEPLOYMENT = "seasonal-yield-pipeline/seasonal-retrain"
 EXPERIMENT = "integration"
+
+
+def without_credentials(uri: str) -> str:
+    """The URI a browser opens: the planted user:password removed."""
+    return uri.replace(f"{TRACKING_USER}:{TRACKING_PASSWORD}@", "")
 
 
 def _prefect(env: dict[str, str], *args: str, timeout: int = 120) -> str:
@@ -67,7 +75,7 @@ def running_stack(
         "PREFECT_API_URL": f"http://127.0.0.1:{prefect_port}/api",
         "PREFECT_WORKER_QUERY_SECONDS": "1",
         "PREFECT_WORKER_PREFETCH_SECONDS": "1",
-        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{mlflow_port}",
+        "MLFLOW_TRACKING_URI": f"http://{TRACKING_USER}:{TRACKING_PASSWORD}@127.0.0.1:{mlflow_port}",
         "AWS_ENDPOINT_URL_S3": seaweedfs.endpoint_url,
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
@@ -158,11 +166,12 @@ def _flow_runs(env: dict[str, str]):
         return asyncio.run(read())
 
 
-def run_seasonal(env: dict[str, str], logs: Path) -> tuple[Any, ...]:
-    """Trigger seasonal-retrain on the S3 dataset and wait for it (up to 10 min).
+def run_seasonal(env: dict[str, str], logs: Path, runs_at_once: int = 2) -> tuple[Any, ...]:
+    """Trigger seasonal-retrain on the S3 dataset `runs_at_once` times at once (same data,
+    same parameters) and wait for all of them (up to 10 min).
 
     Returns (flow runs, artifacts, logs, {deployment id: name}, env, log folder), read
-    through the Prefect API once the run has finished.
+    through the Prefect API once the runs have finished.
     """
     parameters = {
         "config": {
@@ -173,30 +182,46 @@ def run_seasonal(env: dict[str, str], logs: Path) -> tuple[Any, ...]:
             "orchestration": {"shared_storage": f"s3://{DATA_BUCKET}/runs"},
         }
     }
-    done = subprocess.run(
-        [
-            str(BIN / "prefect"),
-            "deployment",
-            "run",
-            SEASONAL_DEPLOYMENT,
-            "--params",
-            json.dumps(parameters),
-            "--watch",
-            "--watch-timeout",
-            "600",
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=660,
-    )
+    states = _run_deployment_at_once(env, parameters, runs_at_once)
     worker_logs = "".join(p.read_text() for p in logs.glob("worker-*.log"))
-    assert done.returncode == 0, (
-        f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}\n{worker_logs[-4000:]}"
-    )
+    assert all(state.is_completed() for state in states), f"{states}\n{worker_logs[-6000:]}"
     runs, artifacts, run_logs, deployments = _flow_runs(env)
     return runs, artifacts, run_logs, deployments, env, logs
+
+
+def _run_deployment_at_once(
+    env: dict[str, str], parameters: dict[str, Any], count: int, timeout_s: float = 600
+) -> list[Any]:
+    """Create `count` runs of the seasonal deployment together; their final states.
+
+    Like run_deployment(timeout=0) for each, then waiting for all, through a client
+    pointed at the stack's server explicitly (see _flow_runs)."""
+    from prefect.client.orchestration import PrefectClient
+
+    async def run_all() -> list[Any]:
+        async with PrefectClient(env["PREFECT_API_URL"]) as client:
+            deployment = await client.read_deployment_by_name(SEASONAL_DEPLOYMENT)
+            ids = [
+                (
+                    await client.create_flow_run_from_deployment(
+                        deployment.id, parameters=parameters
+                    )
+                ).id
+                for _ in range(count)
+            ]
+            deadline = time.monotonic() + timeout_s
+            while True:
+                runs = [await client.read_flow_run(run_id) for run_id in ids]
+                if all(r.state and r.state.is_final() for r in runs):
+                    return [r.state for r in runs]
+                if time.monotonic() > deadline:
+                    return [r.state for r in runs]
+                await asyncio.sleep(2)
+
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in env.items():
+            mp.setenv(key, value)
+        return asyncio.run(run_all())
 
 
 @pytest.fixture(scope="session")
@@ -208,7 +233,7 @@ def stack(seaweedfs, small_dataset, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def seasonal_run(stack):
-    """One seasonal-retrain run per session: (runs, artifacts, logs, deployments, env, logs
-    folder)."""
+    """Two seasonal-retrain runs at once, once per session: (runs, artifacts, logs,
+    deployments, env, logs folder)."""
     env, logs = stack
     return run_seasonal(env, logs)

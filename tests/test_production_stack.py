@@ -10,7 +10,17 @@ import subprocess
 import pytest
 
 from tests.servers import free_port
-from tests.stack_fixtures import ACCESS_KEY, ARTIFACT_BUCKET, BIN, DATA_BUCKET, SECRET_KEY
+from tests.stack_fixtures import (
+    ACCESS_KEY,
+    ARTIFACT_BUCKET,
+    BIN,
+    DATA_BUCKET,
+    EXPERIMENT,
+    SECRET_KEY,
+    TRACKING_PASSWORD,
+)
+
+PLANTED = (ACCESS_KEY, SECRET_KEY, TRACKING_PASSWORD)
 
 # The `stack` and `seasonal_run` fixtures are session-scoped (tests/stack_fixtures.py, via
 # conftest.py): one stack and one seasonal run, shared with tests/test_browser.py.
@@ -56,10 +66,52 @@ def test_features_were_shared_through_s3(seasonal_run, seaweedfs):
     assert any(i["Key"].endswith("features.parquet") for i in listing.get("Contents", []))
 
 
-def test_no_credential_appears_in_logs_artifacts_or_mlflow(seasonal_run):
+def test_two_runs_at_once_complete_apart(seasonal_run, seaweedfs):
+    """seasonal_run starts two runs of the deployment at once on the same data."""
+    from mlflow.tracking import MlflowClient
+
+    runs, _, _, deployments, env, logs = seasonal_run
+    parents = [r for r in runs if deployments.get(r.deployment_id) == "seasonal-retrain"]
+    children = [r for r in runs if deployments.get(r.deployment_id) == "train-model"]
+    assert len(parents) == 2 and len(children) == 2
+    assert all(r.state.is_completed() for r in parents + children)
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    experiment_id = client.get_experiment_by_name(EXPERIMENT).experiment_id
+    summaries = []
+    for parent in parents:
+        folder = logs / "runs" / str(parent.id)  # run-scoped: <output_dir>/<flow run id>
+        summary = json.loads((folder / "summary.json").read_text())
+        assert summary["prefect"]["flow_run_id"] == str(parent.id)
+        assert summary["outputs"]["run_folder"] == str(folder)
+        assert (folder / "report.md").is_file() and (folder / "model").is_dir()
+        shared = seaweedfs.client().list_objects_v2(Bucket=DATA_BUCKET, Prefix=f"runs/{parent.id}/")
+        assert [i["Key"] for i in shared.get("Contents", [])] == [
+            f"runs/{parent.id}/features.parquet"
+        ]
+        # this run's MLflow runs: one parent, one child per model, all tagged with it
+        tagged = client.search_runs(
+            [experiment_id], f"tags.`yieldflow.pipeline_run_id` = '{parent.id}'"
+        )
+        (mlflow_parent,) = [r for r in tagged if "yieldflow.model" not in r.data.tags]
+        assert mlflow_parent.info.status == "FINISHED"
+        for name, model in summary["models"].items():
+            run = client.get_run(model["mlflow_run_id"])
+            assert run.data.tags["mlflow.parentRunId"] == mlflow_parent.info.run_id, name
+            assert run.data.tags["yieldflow.model"] == name
+            assert run.data.metrics["test_rmse"] == pytest.approx(model["test_rmse"])
+        summaries.append(summary)
+    first, second = summaries
+    assert first["mlflow"]["tracking_uri"] == second["mlflow"]["tracking_uri"]
+    assert first["data"] == second["data"]  # same data, so the same accounting
+    for name in ("random_forest", "linear", "mean_baseline"):  # deterministic given the seed
+        assert first["models"][name]["test_rmse"] == second["models"][name]["test_rmse"]
+
+
+def test_no_credential_appears_in_logs_artifacts_or_mlflow(seasonal_run, seaweedfs):
     from mlflow.tracking import MlflowClient
 
     runs, artifacts, run_logs, _, env, logs = seasonal_run
+    assert TRACKING_PASSWORD in env["MLFLOW_TRACKING_URI"]  # the runs used it
     texts = [log.message for log in run_logs]
     texts += [str(a.data) for a in artifacts]
     texts += [json.dumps(r.parameters, default=str) for r in runs]
@@ -69,12 +121,26 @@ def test_no_credential_appears_in_logs_artifacts_or_mlflow(seasonal_run):
         for p in (logs / "runs").rglob("*")
         if p.is_file() and p.suffix in {".json", ".md", ".csv"}
     ]
+    # Prefect's persisted results (the flows' return values, cached task results)
+    texts += [
+        p.read_bytes().decode(errors="replace")
+        for p in (logs / "prefect-home").rglob("*")
+        if p.is_file() and "storage" in p.parts
+    ]
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
-    for run in client.search_runs([client.get_experiment_by_name("integration").experiment_id]):
+    for run in client.search_runs([client.get_experiment_by_name(EXPERIMENT).experiment_id]):
         texts.append(json.dumps(run.data.params) + json.dumps(run.data.tags))
+    # every MLflow artifact (reports, summaries, models) as stored in the bucket
+    s3 = seaweedfs.client()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=ARTIFACT_BUCKET):
+        for item in page.get("Contents", []):
+            body = s3.get_object(Bucket=ARTIFACT_BUCKET, Key=item["Key"])["Body"].read()
+            texts.append(body.decode(errors="replace"))
     assert len(texts) > 50
+    assert any("summary.json" in text or '"flow_run_id"' in text for text in texts)
     for text in texts:
-        assert SECRET_KEY not in text and ACCESS_KEY not in text
+        for planted in PLANTED:
+            assert planted not in text
 
 
 def test_s3_down_at_the_start_fails_clearly_after_the_retries(stack, tmp_path):
@@ -97,4 +163,5 @@ def test_s3_down_at_the_start_fails_clearly_after_the_retries(stack, tmp_path):
     assert len(error_lines) == 1, done.stderr[-2000:]
     assert "unreachable after 2 attempts" in error_lines[0]
     assert "Traceback" not in done.stderr + done.stdout
-    assert SECRET_KEY not in done.stderr + done.stdout
+    for planted in PLANTED:
+        assert planted not in done.stderr + done.stdout

@@ -28,10 +28,7 @@ def task_states(flow_run_id: str) -> dict[str, str]:
             runs = await client.read_task_runs(
                 flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
             )
-            return {
-                r.task_key.split("-")[0] + ":" + r.name.rsplit("-", 1)[0]: r.state.name
-                for r in runs
-            }
+            return {r.task_key.split("-")[0] + ":" + r.name: r.state.name for r in runs}
 
     return asyncio.run(read())
 

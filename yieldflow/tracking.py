@@ -9,12 +9,13 @@ run in other threads.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import mlflow
@@ -27,17 +28,68 @@ TAG_SPLIT = "yieldflow.split"
 TAG_MODEL = "yieldflow.model"
 TAG_MODEL_URI = "yieldflow.model_uri"  # where the run's logged model is (models:/m-...)
 
+T = TypeVar("T")
+
 
 class TrackingUnavailableError(RuntimeError):
     """MLflow stayed unreachable after the retries (one line, with where outputs are kept)."""
 
 
 def is_tracking_failure(error: BaseException) -> bool:
-    """An MLflow server error or a connection failure talking to it."""
+    """An MLflow server error or a failed HTTP request to it (refused, reset, timed out)."""
     import requests
     from mlflow.exceptions import MlflowException
 
-    return isinstance(error, MlflowException | requests.exceptions.ConnectionError)
+    return isinstance(error, MlflowException | requests.exceptions.RequestException)
+
+
+class TrackingGuard:
+    """Runs a pipeline run's MLflow steps so that MLflow going away loses nothing else.
+
+    A step is a Prefect task with its own retries. The first one that still fails with a
+    tracking failure is recorded and every later step is skipped (returns None), so the
+    models are still trained and the report, summary and model still written to the run
+    folder; ``raise_if_failed`` then fails the run with one line naming that folder.
+    """
+
+    def __init__(self, tracking_uri: str) -> None:
+        self.tracking_uri = tracking_uri
+        self.failure: str | None = None  # "ExceptionType: first line" of the first failure
+
+    def call(self, step: Callable[..., T], *args: Any, **kwargs: Any) -> T | None:
+        if self.failure is not None:
+            return None
+        try:
+            return step(*args, **kwargs)
+        except Exception as error:
+            if not is_tracking_failure(error):
+                raise
+            self.record(describe_failure(error))
+            return None
+
+    def record(self, failure: str | None) -> None:
+        """Keep the first failure (a step that reports it instead of raising, e.g. a child
+        flow that trained but could not log)."""
+        if failure and self.failure is None:
+            self.failure = failure
+
+    def raise_if_failed(self, run_folder: str | Path) -> None:
+        if self.failure is not None:
+            raise TrackingUnavailableError(
+                f"MLflow at {redact_uri(self.tracking_uri)} failed after retries "
+                f"({self.failure.split(':', 1)[0]}); this run's report, summary and trained "
+                f"MLP (model/) are kept in {run_folder}"
+            )
+
+
+def describe_failure(error: BaseException) -> str:
+    """One line about a tracking failure, with any credentials in URLs removed."""
+    first = (str(error).strip().splitlines() or [""])[0]
+    return f"{type(error).__name__}: {_redact_urls(first)[:300]}"
+
+
+def _redact_urls(text: str) -> str:
+    return re.sub(r"(\w+://)[^/\s@]+@", r"\1***@", text)
 
 
 def resolve_tracking_uri() -> str:
@@ -55,9 +107,23 @@ def redact_uri(uri: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
+def with_local_credentials(uri: str) -> str:
+    """The real tracking URI for a redacted one.
+
+    Contexts and flow parameters carry the URI without user:password (Prefect stores
+    parameters and may persist results); each process takes the credentials back from its
+    own MLFLOW_TRACKING_URI when that names the same server.
+    """
+    local = resolve_tracking_uri()
+    return local if redact_uri(local) == uri else uri
+
+
 @dataclass(frozen=True)
 class TrackingContext:
-    """What every task needs to log into the same experiment and parent run."""
+    """What every task needs to log into the same experiment and parent run.
+
+    tracking_uri is redacted (safe to pass as a flow parameter); use live_uri() to talk.
+    """
 
     tracking_uri: str
     experiment: str
@@ -65,8 +131,11 @@ class TrackingContext:
     parent_run_id: str
     shared_tags: Mapping[str, str]
 
+    def live_uri(self) -> str:
+        return with_local_credentials(self.tracking_uri)
+
     def client(self) -> MlflowClient:
-        return MlflowClient(tracking_uri=self.tracking_uri)
+        return MlflowClient(tracking_uri=self.live_uri())
 
 
 def start_pipeline_run(
@@ -76,7 +145,9 @@ def start_pipeline_run(
     found = client.get_experiment_by_name(experiment)
     experiment_id = found.experiment_id if found else client.create_experiment(experiment)
     run = client.create_run(experiment_id, run_name=run_name, tags=dict(tags))
-    return TrackingContext(tracking_uri, experiment, experiment_id, run.info.run_id, dict(tags))
+    return TrackingContext(
+        redact_uri(tracking_uri), experiment, experiment_id, run.info.run_id, dict(tags)
+    )
 
 
 def end_pipeline_run(context: TrackingContext, status: str = "FINISHED") -> None:
@@ -99,7 +170,9 @@ def log_model_run(
     and its model URI is kept as a tag, so the registry step can find it;
     ``curves`` are logged as per-epoch steps starting at 1.
     """
-    mlflow.set_tracking_uri(context.tracking_uri)
+    # Ending a run prints "View run … at <tracking URI>", credentials included: not to logs.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    mlflow.set_tracking_uri(context.live_uri())
     tags = {**context.shared_tags, TAG_MODEL: model_name}
     with mlflow.start_run(
         experiment_id=context.experiment_id,
@@ -155,7 +228,8 @@ def runs_url(context: TrackingContext, run_id: str | None = None) -> str:
     """
     uri = context.tracking_uri
     if uri.startswith(("http://", "https://")):
-        base = redact_uri(uri)
+        parts = urlsplit(uri)  # no userinfo at all: the browser asks for a login if needed
+        base = urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], parts.path, "", ""))
     else:
         base = os.environ.get("MLFLOW_UI_URL", "http://127.0.0.1:5000")
     # /runs: the bare experiment URL lands on MLflow 3's GenAI overview, not the runs list
