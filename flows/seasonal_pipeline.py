@@ -164,6 +164,7 @@ def seasonal_pipeline(
                 cv_folds=[f.val for f in cv.folds] if cv else None,
                 cv_seeds=len(cv.seeds) if cv else 0,
                 champion_note=champion["note"] if champion else None,
+                tracking_failure=tracking.failure,
             ),
             curve,
             spread,

@@ -21,7 +21,13 @@ from yieldflow.forecast import ForecastError
 from yieldflow.ml.metrics import regression_metrics
 from yieldflow.noise import mlflow_prints_off
 from yieldflow.split import FeatureEncoder, ModelData
-from yieldflow.tracking import TAG_MODEL_URI, TrackingContext, redact_uri
+from yieldflow.tracking import (
+    TAG_MODEL_URI,
+    TRACKING_RETRIES,
+    TRACKING_RETRY_DELAYS_S,
+    TrackingContext,
+    redact_uri,
+)
 
 ENCODER_FILE = "encoder.json"  # written beside every logged model (tasks/tracking.py)
 
@@ -33,8 +39,8 @@ INTERVAL_TAGS = ("interval_low_ratio", "interval_high_ratio")
     name="register-champion",
     task_run_name="register-{candidate}-as-{model_name}",
     cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=[2, 5, 15],
+    retries=TRACKING_RETRIES,
+    retry_delay_seconds=TRACKING_RETRY_DELAYS_S,
 )
 def register_champion(
     context: TrackingContext,
@@ -109,8 +115,8 @@ class LoadedChampion:
     name="load-champion",
     task_run_name="load-champion",
     cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=[2, 5, 15],
+    retries=TRACKING_RETRIES,
+    retry_delay_seconds=TRACKING_RETRY_DELAYS_S,
 )
 def load_champion(tracking_uri: str, model_name: str, alias: str) -> LoadedChampion:
     """The aliased model version through MLflow (no pickle from a data bucket), its saved

@@ -25,7 +25,13 @@ from yieldflow.evaluation import (
     rolling_origin_folds,
 )
 from yieldflow.progress import track
-from yieldflow.tracking import TAG_MODEL, TrackingContext, log_bytes
+from yieldflow.tracking import (
+    TAG_MODEL,
+    TRACKING_RETRIES,
+    TRACKING_RETRY_DELAYS_S,
+    TrackingContext,
+    log_bytes,
+)
 
 
 @task(
@@ -97,8 +103,8 @@ def cross_validate_task(table: pd.DataFrame, config: PipelineConfig) -> CrossVal
     name="log-cross-validation-to-mlflow",
     task_run_name="log-cross-validation-to-mlflow",
     cache_policy=NO_CACHE,
-    retries=3,
-    retry_delay_seconds=[2, 5, 15],
+    retries=TRACKING_RETRIES,
+    retry_delay_seconds=TRACKING_RETRY_DELAYS_S,
 )
 def log_cross_validation(context: TrackingContext, cv: CrossValidation, figure_png: bytes) -> str:
     """An evaluation run under the pipeline run, with a nested run per model and fold.

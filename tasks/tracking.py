@@ -22,6 +22,8 @@ from yieldflow.tracking import (
     TAG_FINGERPRINT,
     TAG_PIPELINE_RUN,
     TAG_SPLIT,
+    TRACKING_RETRIES,
+    TRACKING_RETRY_DELAYS_S,
     TrackingContext,
     end_pipeline_run,
     log_bytes,
@@ -29,9 +31,6 @@ from yieldflow.tracking import (
     redact_uri,
     start_pipeline_run,
 )
-
-TRACKING_RETRIES = 3
-TRACKING_RETRY_DELAYS_S = [2, 10, 30]  # a restarting MLflow server (tens of s) fits in
 
 
 @task(

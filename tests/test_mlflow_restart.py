@@ -216,7 +216,9 @@ def test_mlflow_down_for_good_fails_in_one_line_with_everything_saved(
     summary = json.loads((run_folder / "summary.json").read_text())
     assert set(summary["models"]) == MODELS
     assert all(m["test_rmse"] > 0 for m in summary["models"].values())
-    assert "**Verdict.**" in (run_folder / "report.md").read_text()
+    report = (run_folder / "report.md").read_text()
+    assert "**Verdict.**" in report
+    assert "**Not in MLflow:**" in report  # the report says where it is (and is not)
     # the trained MLP loads without MLflow (weights only) and predicts
     model, feature_names = load_mlp(run_folder / "model")
     assert len(feature_names) == model.net[0].in_features

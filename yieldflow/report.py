@@ -38,6 +38,7 @@ class ReportInputs:
     cv_folds: list[int] | None = None
     cv_seeds: int = 0
     champion_note: str | None = None
+    tracking_failure: str | None = None  # MLflow failed for good during the run (why)
 
 
 def png_data_uri(png: bytes) -> str:
@@ -112,7 +113,14 @@ def render_report(inputs: ReportInputs, curve_ref: str, spread_ref: str = "") ->
             f"{outcome.best_val_loss:.4f} |"
         )
     lines += _data_quality_lines(inputs)
-    if inputs.mlflow_url:
+    if inputs.tracking_failure:
+        lines += [
+            "",
+            f"**Not in MLflow:** MLflow failed after retries ({inputs.tracking_failure}); "
+            "the later MLflow steps were skipped. This report, the summary and the trained "
+            "MLP are kept in the run folder only.",
+        ]
+    elif inputs.mlflow_url:
         lines += ["", f"Compare the runs in MLflow: {inputs.mlflow_url}"]
     return "\n".join(lines) + "\n"
 

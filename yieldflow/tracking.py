@@ -28,6 +28,11 @@ TAG_SPLIT = "yieldflow.split"
 TAG_MODEL = "yieldflow.model"
 TAG_MODEL_URI = "yieldflow.model_uri"  # where the run's logged model is (models:/m-...)
 
+# Every Prefect task that talks to MLflow retries this way: a restarting server (tens of
+# seconds) fits inside the delays; a server that stays down fails the step in under a minute.
+TRACKING_RETRIES = 3
+TRACKING_RETRY_DELAYS_S = [2, 10, 30]
+
 T = TypeVar("T")
 
 
