@@ -4,17 +4,14 @@ nothing. Use it before pointing the seasonal deployment at a new export."""
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from typing import Any
 
 from prefect import flow
-from prefect.runtime import flow_run
 
+from flows.run_start import start_run
 from tasks.features import build_features
 from tasks.ingestion import dataset_fingerprint_of, ingest, publish_ingestion
 from yieldflow.config import DataConfig, TrackingConfig
-from yieldflow.default_data import default_dataset_path
-from yieldflow.workspace import RunWorkspace
 
 
 @flow(name="data-check", flow_run_name="data-check", log_prints=True)
@@ -23,8 +20,8 @@ def data_check(
     tracking: TrackingConfig = TrackingConfig(),  # noqa: B008
 ) -> dict[str, Any]:
     """Validate a dataset against the contract; returns the ingestion summary."""
-    workspace = RunWorkspace.create(tracking.output_dir, str(flow_run.id or uuid.uuid4()))
-    data_uri = data.data or str(default_dataset_path())
+    run = start_run(tracking.output_dir, data.data)
+    workspace, data_uri = run.workspace, run.data_uri
     fingerprint = dataset_fingerprint_of(data_uri)
     ingested = ingest(data_uri, fingerprint)
     publish_ingestion(ingested, workspace)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from prefect import flow, get_run_logger, task
@@ -10,14 +9,13 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
+from flows.run_start import start_run
 from tasks.champion import LoadedChampion, load_champion
 from tasks.ingestion import dataset_fingerprint_of, ingest, publish_ingestion
 from yieldflow.config import ForecastConfig
-from yieldflow.default_data import default_dataset_path
 from yieldflow.forecast import forecast_table, planned_windows, season_features_for_forecast
 from yieldflow.storage import open_source
 from yieldflow.tracking import log_bytes, redact_uri, resolve_tracking_uri, start_pipeline_run
-from yieldflow.workspace import RunWorkspace
 
 FORECAST_KEY = "yield-forecast"
 
@@ -43,9 +41,8 @@ def forecast(
 ) -> dict[str, Any]:
     """Predict every planned farm of a season; CSV, Prefect table artifact and MLflow run."""
     logger = get_run_logger()
-    run_id = str(flow_run.id or uuid.uuid4())
-    workspace = RunWorkspace.create(config.tracking.output_dir, run_id)
-    data_uri = config.data or str(default_dataset_path())
+    run = start_run(config.tracking.output_dir, config.data)
+    run_id, workspace, data_uri = run.run_id, run.workspace, run.data_uri
     tracking_uri = resolve_tracking_uri()
     champion = load_champion(tracking_uri, config.model_name, config.alias)
     ingested = ingest(data_uri, dataset_fingerprint_of(data_uri))

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.runtime import flow_run
 
+from flows.run_start import start_run
 from flows.train_model import SplitSeasons, TrackingTarget
 from tasks.baselines import fit_and_predict_baselines
 from tasks.champion import register_champion
@@ -25,7 +24,6 @@ from tasks.tracking import finish_tracking, log_baseline_run, start_tracking
 from tasks.training_dispatch import share_features, train_mlp_flow
 from yieldflow.compare import ModelScores, recommend, score_models
 from yieldflow.config import PipelineConfig
-from yieldflow.default_data import default_dataset_path
 from yieldflow.evaluation import interval_from_rmse, residual_quantiles
 from yieldflow.figures import loss_curve_png, seed_spread_png
 from yieldflow.ml.patience_study import patience_study_from_dict
@@ -40,7 +38,6 @@ from yieldflow.tracking import (
     resolve_tracking_uri,
     runs_url,
 )
-from yieldflow.workspace import RunWorkspace
 
 MLP_SUMMARY_KEYS = ("best_epoch", "stopped_epoch", "stop_reason", "patience", "device")
 
@@ -55,10 +52,8 @@ def seasonal_pipeline(
 ) -> dict[str, Any]:
     """Retrain and compare the yield models on every harvest so far; returns the summary."""
     logger = get_run_logger()
-    run_id = str(flow_run.id or uuid.uuid4())
-    workspace = RunWorkspace.create(config.tracking.output_dir, run_id)
-    data_uri = config.data.data or str(default_dataset_path())
-    logger.info("Run folder %s; dataset %s", workspace.root, redact_uri(data_uri))
+    run = start_run(config.tracking.output_dir, config.data.data)
+    run_id, workspace, data_uri = run.run_id, run.workspace, run.data_uri
 
     files_fingerprint = dataset_fingerprint_of(data_uri)  # cache token: files and versions
     ingested = ingest(data_uri, files_fingerprint)

@@ -1,0 +1,29 @@
+"""What every yieldflow flow does first: name the run, give it a folder, pick the dataset."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from prefect import get_run_logger
+from prefect.runtime import flow_run
+
+from yieldflow.default_data import default_dataset_path
+from yieldflow.tracking import redact_uri
+from yieldflow.workspace import RunWorkspace
+
+
+@dataclass(frozen=True)
+class RunStart:
+    run_id: str  # the Prefect flow run id (a fresh uuid when called outside Prefect)
+    workspace: RunWorkspace  # this run's own folder: concurrent runs never share paths
+    data_uri: str  # the dataset asked for, or the built-in default
+
+
+def start_run(output_dir: str, data: str) -> RunStart:
+    """The run's id, folder and dataset, logged once (credentials removed from the URI)."""
+    run_id = str(flow_run.id or uuid.uuid4())
+    workspace = RunWorkspace.create(output_dir, run_id)
+    data_uri = data or str(default_dataset_path())
+    get_run_logger().info("Run folder %s; dataset %s", workspace.root, redact_uri(data_uri))
+    return RunStart(run_id, workspace, data_uri)
