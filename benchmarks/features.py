@@ -241,6 +241,7 @@ STAGES = (
     ("yieldflow.validation", "parse_timestamps"),
     ("yieldflow.validation", "clean_values"),
     ("yieldflow.validation", "deduplicate"),
+    ("yieldflow.ingest", "_concat_columns"),
     ("yieldflow.features", "daily_weather"),
     ("yieldflow.features", "season_features"),
 )
@@ -293,13 +294,26 @@ def run_yieldflow_stages(root: str, interval_s: float = 0.05) -> dict[str, Any]:
     done.set()
     thread.join()
     marks.sort(key=lambda m: m[1])
-    stages = [("reading and checking files", started, marks[0][1]), *marks]
-    out = []
-    for name, begin, end in stages:
+    # Sensor files are checked in batches, so a stage runs once per batch: sum its time and
+    # keep its highest RSS. What no stage covers is reading and checking files (between
+    # batches) and joining the batches.
+    out: dict[str, dict[str, Any]] = {}
+    for name, begin, end in marks:
         inside = [rss for t, rss in samples if begin <= t <= end] or [0]
-        out.append({"stage": name, "seconds": end - begin, "peak_rss": max(inside)})
+        stage = out.setdefault(name, {"stage": name, "seconds": 0.0, "peak_rss": 0, "calls": 0})
+        stage["seconds"] += end - begin
+        stage["peak_rss"] = max(stage["peak_rss"], max(inside))
+        stage["calls"] += 1
+    covered = [(b, e) for _, b, e in marks]
+    rest = [rss for t, rss in samples if not any(b <= t <= e for b, e in covered)] or [0]
+    other = {
+        "stage": "reading and checking files, joining batches",
+        "seconds": (finished - started) - sum(s["seconds"] for s in out.values()),
+        "peak_rss": max(rest),
+        "calls": 1,
+    }
     return {
-        "stages": out,
+        "stages": [other, *out.values()],
         "seconds": finished - started,
         "readings_bytes": int(result.readings.memory_usage(deep=True).sum()),
     }

@@ -54,7 +54,7 @@ class SeasonFeatures:
 def daily_weather(readings: pd.DataFrame, farms: pd.DataFrame) -> pd.DataFrame:
     """One row per farm and local calendar day with the daily aggregates features need."""
     local = _local_times(readings, farms)
-    frame = readings.assign(day=local.dt.normalize(), hour=local.dt.floor("h"))
+    frame = readings.assign(day=local.dt.normalize())
     grouped = frame.groupby(["farm_id", "day"], sort=True)
     daily = grouped.agg(
         tmin_c=("air_temp_c", "min"),
@@ -68,9 +68,10 @@ def daily_weather(readings: pd.DataFrame, farms: pd.DataFrame) -> pd.DataFrame:
     )
     # Coverage counts distinct hours with an air temperature, so 15-minute loggers do not
     # look four times as complete as hourly ones.
-    covered = frame.loc[frame["air_temp_c"].notna(), ["farm_id", "day", "hour"]]
-    hours = covered.drop_duplicates().groupby(["farm_id", "day"]).size()
-    daily["hours_covered"] = hours.reindex(daily.index, fill_value=0)
+    # Distinct (day, hour) pairs as integers: day groups are numbered in daily's order.
+    measured = frame["air_temp_c"].notna().to_numpy()
+    day_hour = grouped.ngroup().to_numpy()[measured] * 24 + local.dt.hour.to_numpy()[measured]
+    daily["hours_covered"] = np.bincount(np.unique(day_hour) // 24, minlength=len(daily))
     # A day whose rain was never measured has unknown rain, not zero rain.
     daily.loc[daily["rain_count"] == 0, "rain_mm"] = np.nan
     return daily.drop(columns="rain_count").reset_index()
@@ -81,12 +82,21 @@ def _local_times(readings: pd.DataFrame, farms: pd.DataFrame) -> pd.Series:
     local = readings["timestamp"].dt.tz_convert(None)
     if "timezone" not in farms or farms["timezone"].isna().all():
         return local
-    zones = farms.dropna(subset=["timezone"]).set_index("farm_id")["timezone"]
-    for farm_id, zone in zones.items():  # one vectorised conversion per farm, not per row
-        mask = readings["farm_id"] == farm_id
-        if mask.any() and zone:
-            local[mask] = readings.loc[mask, "timestamp"].dt.tz_convert(zone).dt.tz_localize(None)
-    return local
+    given = farms.dropna(subset=["timezone"])
+    zone_of = dict(zip(given["farm_id"], given["timezone"], strict=True))  # last row wins
+    farm_codes, farm_ids = pd.factorize(readings["farm_id"])
+    zone_codes, zones = pd.factorize(farm_ids.map(zone_of))  # -1: a farm without a zone
+    # One extra slot maps a missing farm_id (code -1) to "no zone".
+    row_zone = np.append(zone_codes, -1)[farm_codes]
+    values = local.to_numpy().copy()
+    # One conversion per distinct zone (a handful), written positionally: a loop over farms
+    # with masked Series assignment grows with farms × rows.
+    for code, zone in enumerate(zones):
+        rows = np.flatnonzero(row_zone == code)
+        if rows.size and zone:
+            utc = pd.DatetimeIndex(values[rows]).tz_localize("UTC")
+            values[rows] = utc.tz_convert(zone).tz_localize(None).to_numpy()
+    return pd.Series(values, index=readings.index, name=local.name)
 
 
 def season_features(

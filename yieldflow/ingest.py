@@ -2,7 +2,8 @@
 
 Only the DataSource protocol is used (list_files, read_bytes), so a local folder and an S3
 prefix behave the same. Files are parsed whole and checked with vectorised rules from
-yieldflow.validation: a file that cannot be parsed is reported and skipped, a bad row or
+yieldflow.validation, a batch of whole farm folders at a time (memory holds one batch's
+text, not the dataset's): a file that cannot be parsed is reported and skipped, a bad row or
 value goes to the quarantine table with its reason, and the accounting identity
 rows_read = rows_accepted + rows_quarantined + duplicate_rows_dropped is checked on every
 run, so nothing is dropped silently.
@@ -10,11 +11,14 @@ run, so nothing is dropped silently.
 
 from __future__ import annotations
 
+import ctypes
+from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from yieldflow import validation as v
 from yieldflow.contract import (
@@ -40,6 +44,13 @@ from yieldflow.storage import DataSource, read_files
 
 LAYOUT_REASON = "not part of the dataset layout"
 SENSOR_COLUMNS_KNOWN: tuple[str, ...] = ("farm_id", "timestamp", *SENSOR_VALUE_COLUMNS)
+# Sensor files are checked in batches of whole farm folders of about this many bytes: big
+# enough that per-call overhead does not matter, small enough to bound the text in memory.
+BATCH_BYTES = 16 * 2**20
+try:  # glibc (Linux): malloc_trim returns the heap's free pages to the OS
+    _MALLOC_TRIM = ctypes.CDLL("libc.so.6").malloc_trim
+except (OSError, AttributeError):
+    _MALLOC_TRIM = None
 
 
 class IngestionError(Exception):
@@ -244,40 +255,41 @@ def _load_table(source, key, required, known, run: _Run) -> tuple[pd.DataFrame, 
 
 
 def _load_readings(source, sensors, timezones, now, run: _Run) -> pd.DataFrame:
-    """Parse every sensor file, then validate and deduplicate all rows at once."""
+    """Parse, validate and deduplicate the sensor files a batch of farm folders at a time.
+
+    Every check is per row except duplicates, and a kept row's farm_id is its folder's, so
+    a duplicate never spans folders: batches of whole folders give exactly the result of
+    checking all rows at once, while memory holds one batch's text (not the dataset's)
+    beside the typed readings kept so far.
+    """
     acc = run.accounting
-    contents = read_files(source, [key for key, _ in sensors])  # concurrent on S3
-    opened = [
-        (p, folder)
-        for (key, folder), (_, data) in zip(sensors, contents, strict=True)
-        if (p := _open_sensor(key, data, run))
-    ]
-    table, failures = parse_pieces([p for p, _ in opened])
-    for piece, _ in opened:
-        piece.body = b""  # parsed into `table`: do not hold every file's bytes twice
-    for key, reason in failures.items():
+    folders: dict[str, list[str]] = defaultdict(list)  # folder -> keys, in listing order
+    for key, folder in sensors:
+        folders[folder].append(key)
+    contents = read_files(source, [key for keys in folders.values() for key in keys])
+    batch: list[tuple[Piece, str]] = []
+    batch_bytes, chunks, failed, headers = 0, [], [], {}
+    for folder, keys in folders.items():
+        if batch and batch_bytes >= BATCH_BYTES:
+            chunks.append(_check_batch(batch, timezones, now, run, failed))
+            batch, batch_bytes = [], 0
+        for key in keys:
+            data = next(contents)[1]
+            batch_bytes += len(data) if isinstance(data, bytes) else 0
+            if piece := _open_sensor(key, data, run):
+                batch.append((piece, folder))
+                headers.setdefault(tuple(piece.names), len(headers))
+            del data
+    chunks.append(_check_batch(batch, timezones, now, run, failed))
+    # Parse failures go last, ordered as one parse of every file would meet them.
+    for _, key, reason in sorted(failed, key=lambda f: (headers[f[0][0]], f[0][1])):
         run.fail_file(key, reason)
-    usable = [p for p, _ in opened if p.key not in failures]
-    if not usable:
+    if acc.files_read == 0:
         raise IngestionError(
             f"{SENSORS_DIR}/: no usable sensor file ({len(sensors)} found under "
             f"{SENSORS_DIR}/<farm_id>/, {acc.files_failed} failed{run.first_failure})"
         )
-    _account_files(usable, run)
-    raw = _sensor_rows(table, opened)
-    del table  # peak memory: each stage's input is released once the next one has it
-    acc.rows_read += len(raw)
-    rows, found = v.parse_timestamps(raw, timezones, now)
-    del raw
-    rows, values_found = v.clean_values(rows)
-    rows, conflicts, acc.duplicate_rows_dropped = v.deduplicate(rows)
-    run.found += [found, values_found, conflicts]
-    acc.rows_quarantined += len(found) + len(conflicts)
-    acc.readings_nulled = len(values_found)
-    readings = rows[list(SENSOR_COLUMNS_KNOWN)]
-    del rows
-    readings = readings.sort_values(["farm_id", "timestamp"], kind="stable")
-    readings = readings.reset_index(drop=True)
+    readings = _concat_columns(chunks, in_order=list(folders) == sorted(folders))
     acc.rows_accepted = len(readings)
     if readings.empty:
         top = pd.concat(run.found)["reason"].value_counts()
@@ -286,6 +298,77 @@ def _load_readings(source, sensors, timezones, now, run: _Run) -> pd.DataFrame:
             f"most common problem: {top.index[0] if len(top) else 'no data rows'})"
         )
     return readings
+
+
+def _check_batch(batch, timezones, now, run: _Run, failed: list) -> dict[str, pd.Series]:
+    """One batch of whole folders: its accepted readings sorted by farm and time, as one
+    independent array per column (so that each can be released on its own).
+
+    Parse failures are appended to `failed` as ((names, position), key, reason) for the
+    caller to report in a global order; everything else is counted and reported here.
+    """
+    acc = run.accounting
+    table, failures = parse_pieces([p for p, _ in batch])
+    for piece, _ in batch:
+        piece.body = b""  # parsed into `table`: do not hold every file's bytes twice
+    position = acc.files_read + len(failed)
+    for i, (piece, _) in enumerate(batch):
+        if piece.key in failures:
+            failed.append(((tuple(piece.names), position + i), piece.key, failures[piece.key]))
+    usable = [(p, f) for p, f in batch if p.key not in failures]
+    _account_files([p for p, _ in usable], run)
+    if not usable:
+        return {}
+    raw = _sensor_rows(table, batch)
+    del table  # peak memory: each stage's input is released once the next one has it
+    acc.rows_read += len(raw)
+    rows, found = v.parse_timestamps(raw, timezones, now)
+    del raw
+    rows, values_found = v.clean_values(rows)
+    rows, conflicts, copies = v.deduplicate(rows)
+    run.found += [found, values_found, conflicts]
+    acc.rows_quarantined += len(found) + len(conflicts)
+    acc.duplicate_rows_dropped += copies
+    acc.readings_nulled += len(values_found)
+    keys = rows[["farm_id", "timestamp"]].reset_index(drop=True)
+    order = keys.sort_values(["farm_id", "timestamp"], kind="stable").index.to_numpy()
+    readings = {name: pd.Series(rows[name].array.take(order)) for name in SENSOR_COLUMNS_KNOWN}
+    del rows, keys
+    _release_freed_memory()
+    return readings
+
+
+def _concat_columns(chunks: list[dict[str, pd.Series]], in_order: bool) -> pd.DataFrame:
+    """The batches' readings as one frame sorted by farm and time, a column at a time.
+
+    Each column's pieces are released once joined, so the peak is the readings plus one
+    column, not twice the readings. Batches follow the listing, which sorts keys, not
+    folder names ("F1-b/" comes before "F1/"): unless the folders came `in_order`, the
+    joined frame is sorted again.
+    """
+    chunks = [c for c in chunks if c]
+    columns = {}
+    for name in SENSOR_COLUMNS_KNOWN:
+        parts = [c.pop(name) for c in chunks]
+        columns[name] = pd.concat(parts, ignore_index=True) if parts else pd.Series()
+        del parts
+        _release_freed_memory()
+    readings = pd.DataFrame(columns, copy=False)
+    if not in_order:
+        readings = readings.sort_values(["farm_id", "timestamp"], kind="stable")
+    return readings.reset_index(drop=True)
+
+
+def _release_freed_memory() -> None:
+    """Hand freed memory back to the OS so the next stage can reuse it.
+
+    Arrow's allocator keeps freed pages for reuse, and glibc's malloc keeps the holes that
+    freed batch columns leave in its heap: without this, RSS would count each batch's
+    columns twice (once as holes, once joined) and peak at twice the readings.
+    """
+    pa.default_memory_pool().release_unused()
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
 
 
 def _open_sensor(key: str, data: bytes | OSError, run: _Run) -> Piece | None:
@@ -320,7 +403,8 @@ def _sensor_rows(table: pd.DataFrame, opened: list[tuple[Piece, str]]) -> pd.Dat
     codes = table["_piece"].to_numpy("int64")
     keys = [p.key for p, _ in opened]
     raw["_file"] = pd.Categorical.from_codes(codes, categories=keys)
-    raw["_folder"] = np.asarray([folder for _, folder in opened], dtype=object)[codes]
+    folder_of_piece, folders = pd.factorize(np.asarray([folder for _, folder in opened]))
+    raw["_folder"] = pd.Categorical.from_codes(folder_of_piece[codes], categories=folders)
     raw["_raw_timestamp"] = raw["timestamp"]
     return raw
 

@@ -55,14 +55,21 @@ def _first_failure(raw: pd.DataFrame, rules: list[tuple[pd.Series, str, str]], s
     """
     masks = [m.fillna(False).to_numpy(bool) for m, _, _ in rules]
     failed = np.logical_or.reduce(masks) if masks else np.zeros(len(raw), bool)
-    column = np.select(masks, [c for _, c, _ in rules], default="")[failed]
-    reason = np.select(masks, [r for _, _, r in rules], default="")[failed]
+    rows = np.flatnonzero(failed)
+    # The first rule each failing row breaks, worked out on those rows only: np.select
+    # over every row would build one full-length string array per rule.
+    first = np.full(rows.size, len(rules))
+    for i in reversed(range(len(rules))):
+        first[masks[i][rows]] = i
+    column = np.asarray([c for _, c, _ in rules] + [""])[first]
+    reason = np.asarray([r for _, _, r in rules] + [""])[first]
     raw_value = np.empty(len(column), dtype=object)
     for name in set(column):  # one pass per offending column, not per row
-        raw_value[column == name] = raw[name].to_numpy(object)[failed][column == name]
+        hit = column == name
+        raw_value[hit] = raw[name].iloc[rows[hit]].to_numpy(object)
     found = entries(
-        raw["_file"].to_numpy()[failed],
-        raw["_line"].to_numpy()[failed],
+        raw["_file"].iloc[rows].to_numpy(),
+        raw["_line"].iloc[rows].to_numpy(),
         column,
         raw_value,
         reason,
@@ -101,19 +108,25 @@ def parse_timestamps(
     text = raw["timestamp"].str.strip()
     stamps = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
     naive = ~text.str.contains(_OFFSET_RE, regex=True).fillna(False)
-    unplaceable = pd.Series(False, index=raw.index)
-    for farm_id, tz in timezones.items():
-        local = (raw["_folder"] == farm_id) & naive & stamps.notna()
-        if local.any():
-            wall = stamps[local].dt.tz_localize(None)
-            moved = wall.dt.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
-            stamps[local] = moved.dt.tz_convert("UTC")
-            unplaceable |= local & stamps.isna()
+    folder = raw["_folder"].astype("category")  # no copy when ingestion made it one
+    local = naive.to_numpy(bool) & stamps.notna().to_numpy()
+    stamps, unplaceable = _place_local_times(stamps, folder, local, timezones)
+    # Codes, not strings: a farm_id that names no folder gets -1, so it cannot match.
+    codes, uniques = pd.factorize(farm)  # Arrow's hashing: no Python string per row
+    farm_code = np.append(folder.cat.categories.get_indexer(uniques), -1)[codes]
     rules = [
         (farm == "", "farm_id", "missing farm_id"),
-        (farm != raw["_folder"], "farm_id", "farm_id does not match its folder"),
+        (
+            pd.Series(farm_code != folder.cat.codes.to_numpy(), index=raw.index),
+            "farm_id",
+            "farm_id does not match its folder",
+        ),
         (text == "", "timestamp", "missing timestamp"),
-        (unplaceable, "timestamp", "ambiguous or nonexistent local time"),
+        (
+            pd.Series(unplaceable, index=raw.index),
+            "timestamp",
+            "ambiguous or nonexistent local time",
+        ),
         (stamps.isna(), "timestamp", "unparseable timestamp"),
         (stamps < _MIN_TIMESTAMP, "timestamp", "timestamp before 1678"),
         (stamps > now, "timestamp", "timestamp in the future"),
@@ -125,6 +138,33 @@ def parse_timestamps(
     return kept, found
 
 
+def _place_local_times(
+    stamps: pd.Series, folder: pd.Series, local: np.ndarray, timezones: dict[str, str]
+) -> tuple[pd.Series, np.ndarray]:
+    """Read the `local` (naive, parsed) stamps of each timezone farm as that zone's wall time.
+
+    One conversion per distinct zone, not per farm, written positionally into one array:
+    a loop over farms with masked Series assignment grows with farms × rows. Returns the
+    UTC stamps and the rows a DST change makes ambiguous or impossible (now NaT).
+    """
+    unplaceable = np.zeros(len(stamps), dtype=bool)
+    zone_names = folder.cat.categories.map(timezones)  # NaN: a folder with no timezone
+    codes, zones = pd.factorize(zone_names)
+    if len(zones) == 0:
+        return stamps, unplaceable
+    # One extra slot maps a missing folder (code -1) to "no zone".
+    row_zone = np.append(codes, -1)[folder.cat.codes.to_numpy()]
+    utc = stamps.dt.tz_convert(None).to_numpy().copy()
+    for code, zone in enumerate(zones):
+        rows = np.flatnonzero(local & (row_zone == code))
+        if rows.size:
+            wall = pd.DatetimeIndex(utc[rows])
+            moved = wall.tz_localize(zone, ambiguous="NaT", nonexistent="NaT").tz_convert(None)
+            utc[rows] = moved.to_numpy()
+            unplaceable[rows] = np.isnat(utc[rows])
+    return pd.Series(utc, index=stamps.index).dt.tz_localize("UTC"), unplaceable
+
+
 def clean_values(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Turn each sensor value into a float; a bad single value becomes NaN (scope "value").
 
@@ -134,38 +174,53 @@ def clean_values(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     lost silently. Returns `rows` with float64 value columns, and the entries.
     """
     cleaned = rows.copy(deep=False)  # every value column is replaced below
-    found = [empty_entries()]
+    # Entries are gathered as positions and made into one table at the end: a table per
+    # (column, reason) costs more than the checks once files are read in batches.
+    hits, columns, reasons, raw_values = [], [], [], []
     for column in SENSOR_VALUE_COLUMNS:
         raw = rows[column] if column in rows else pd.Series(np.nan, index=rows.index, dtype=str)
         text = raw.str.strip()
         number = to_float(text)
-        present = raw.notna()
-        empty = present & text.eq("")
-        nan_text = present & text.str.lower().eq("nan")
-        sentinel = number.isin(LOGGER_SENTINELS)
+        values = number.to_numpy()
+        present = raw.notna().to_numpy()
+        empty = present & text.eq("").to_numpy(bool)
+        unparsed = present & ~empty & np.isnan(values)
+        # Every spelling of "nan" parses to NaN, so only unparsed cells can be "NaN" text.
+        nan_text = np.zeros(len(values), dtype=bool)
+        maybe = np.flatnonzero(unparsed)
+        nan_text[maybe] = text.iloc[maybe].str.lower().eq("nan").to_numpy(bool)
+        sentinel = np.logical_or.reduce([values == s for s in LOGGER_SENTINELS])  # np.isin hashes
         low, high = SENSOR_RANGES[column]
-        outside = number.notna() & ~sentinel & ~number.between(low, high)
+        with np.errstate(invalid="ignore"):
+            outside = ~np.isnan(values) & ~sentinel & ~((values >= low) & (values <= high))
         problems = [
             (empty, "empty"),
             (nan_text, "NaN"),
             (sentinel, "logger sentinel"),
-            (present & number.isna() & ~empty & ~nan_text, "not a number"),
+            (unparsed & ~nan_text, "not a number"),
             (outside, f"out of range [{low:g}, {high:g}]"),
         ]
         for mask, reason in problems:
-            if mask.any():
-                hit = rows[mask]
-                found.append(
-                    entries(
-                        hit["_file"].to_numpy(),
-                        hit["_line"].to_numpy(),
-                        column,
-                        raw[mask].to_numpy(),
-                        reason,
-                        "value",
-                    )
-                )
+            hit = np.flatnonzero(mask)
+            if hit.size:
+                hits.append(hit)
+                columns.append(np.full(hit.size, column, dtype=object))
+                reasons.append(np.full(hit.size, reason, dtype=object))
+                raw_values.append(raw.iloc[hit].to_numpy())
         cleaned[column] = number.mask(sentinel | outside)
+    found = [empty_entries()]
+    if hits:
+        where = np.concatenate(hits)
+        found.append(
+            entries(
+                rows["_file"].iloc[where].to_numpy(),
+                rows["_line"].to_numpy()[where],
+                np.concatenate(columns),
+                np.concatenate(raw_values),
+                np.concatenate(reasons),
+                "value",
+            )
+        )
     return cleaned, pd.concat(found, ignore_index=True)
 
 
@@ -177,11 +232,18 @@ def deduplicate(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     and we cannot tell which is, so all copies leave. Returns kept rows, entries, and the
     number of exact copies dropped.
     """
-    values = rows[list(SENSOR_VALUE_COLUMNS)].fillna(np.inf) + 0.0  # NaN == NaN, -0.0 == 0.0
+    key = ["farm_id", "timestamp"]
+    # Only a repeated key can conflict (re-exports: a few percent of rows), so the costly
+    # per-key comparison of values runs on those rows alone.
+    repeated = np.flatnonzero(rows.duplicated(subset=key, keep=False).to_numpy())
+    twins = rows.iloc[repeated]
+    values = twins[list(SENSOR_VALUE_COLUMNS)].fillna(np.inf) + 0.0  # NaN == NaN, -0.0 == 0.0
     digest = pd.util.hash_pandas_object(values, index=False)
-    key = [rows["farm_id"], rows["timestamp"]]
-    conflict = digest.groupby(key, sort=False).transform("nunique") > 1
-    bad = rows[conflict]
+    differs = digest.groupby([twins["farm_id"], twins["timestamp"]], sort=False).transform(
+        "nunique"
+    )
+    conflicting = differs.to_numpy() > 1
+    bad = rows.iloc[repeated[conflicting]]
     found = entries(
         bad["_file"].to_numpy(),
         bad["_line"].to_numpy(),
@@ -190,9 +252,14 @@ def deduplicate(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, int]:
         CONFLICT_REASON,
         "row",
     )
-    rest = rows[~conflict] if conflict.any() else rows  # no copy of every row when clean
-    copies = rest.duplicated(subset=["farm_id", "timestamp"], keep="first")
-    return (rest[~copies] if copies.any() else rest), found, int(copies.sum())
+    # Conflicts leave whole per key, so the copies to drop are among the other repeats.
+    copies = twins[~conflicting].duplicated(subset=key, keep="first").to_numpy()
+    drop = np.concatenate([repeated[conflicting], repeated[~conflicting][copies]])
+    if drop.size == 0:
+        return rows, found, 0  # no copy of every row when clean
+    keep = np.ones(len(rows), dtype=bool)
+    keep[drop] = False
+    return rows[keep], found, int(copies.sum())
 
 
 def check_harvests(
