@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from yieldflow import ingest as ingest_module
 from yieldflow.contract import FARM_COLUMNS, SENSOR_VALUE_COLUMNS
 from yieldflow.ingest import (
     IngestionError,
@@ -16,7 +17,7 @@ from yieldflow.ingest import (
     ingest_dataset,
     write_quarantine_report,
 )
-from yieldflow.ingest_parse import Piece, parse_pieces
+from yieldflow.ingest_parse import Piece, parse_pieces, split_records
 from yieldflow.storage import LocalSource
 from yieldflow.validation import QUARANTINE_COLUMNS
 
@@ -712,3 +713,66 @@ def test_write_quarantine_report_and_summary(tmp_path):
     assert summary["top_quarantine_reasons"]["logger sentinel"] == 1
     assert summary["quarantine_by_scope"] == {"file": 1, "value": 1, "row": 1}
     assert json.loads(json.dumps(summary)) == summary
+
+
+def test_a_file_bigger_than_a_batch_is_streamed_with_the_same_outcome(tmp_path, monkeypatch):
+    """Streamed a text at a time (split at records, header repeated), a big file gives what
+    parsing it whole gives: readings, quarantine (line numbers, order), counts and notes,
+    with faults that span texts (a duplicate and a conflict far apart), a header that
+    fails the file, and beside files that cannot stream (quotes) or are small."""
+    header = HEADER + ",logger"
+    lines = []
+    for i in range(400):
+        ts = f"2024-05-{1 + i // 24:02d}T{i % 24:02d}:00:00Z"
+        if i == 7:
+            lines.append(row(ts=ts) + ",x,extra")  # wrong number of fields
+        elif i == 50:
+            lines.append(row(ts="not a time") + ",x")
+        elif i == 90:
+            lines.append(row(ts=ts, soil_moisture_pct="-9999") + ",x")
+        else:
+            lines.append(row(ts=ts, air_temp_c=str(i % 30)) + ",x")
+    lines.append(row(ts="2024-05-01T03:00:00Z", air_temp_c="3") + ",x")  # exact copy of line 5
+    lines.append(row(ts="2024-05-02T00:00:00Z", air_temp_c="99") + ",x")  # conflicts line 26
+    files = {
+        "sensors/farm_a/big.csv": csv_text(*lines, header=header).replace("\n", "\r\n"),
+        "sensors/farm_a/quoted.csv": csv_text(row(ts='"2024-06-01T00:00:00Z"')),
+        "sensors/farm_b/small.csv": csv_text(row(farm="farm_b")),
+        "sensors/farm_c/twice.csv": csv_text(*lines, header=header.replace("logger", "farm_id")),
+    }
+    whole = ingest(tmp_path / "whole", files)
+    streamed = []
+
+    def spy(data: bytes, size: int):
+        texts = split_records(data, size)
+        streamed.append(texts is not None and len(texts))
+        return texts
+
+    monkeypatch.setattr(ingest_module, "BATCH_BYTES", 4000)
+    monkeypatch.setattr(ingest_module, "split_records", spy)
+    parts = ingest(tmp_path / "parts", files)
+    # big.csv only, in several texts (quoted.csv is small, and would not stream anyway)
+    assert len(streamed) == 2 and min(streamed) > 2  # big.csv, twice.csv (header fails)
+    pd.testing.assert_frame_equal(parts.readings, whole.readings, check_exact=True)
+    pd.testing.assert_frame_equal(parts.quarantine, whole.quarantine, check_exact=True)
+    assert (parts.accounting, parts.notes) == (whole.accounting, whole.notes)
+    lines_of = whole.quarantine.set_index("reason")["line"].to_dict()
+    assert lines_of["wrong number of fields (header has 10)"] == 9
+    assert lines_of["unparseable timestamp"] == 52
+    assert lines_of["conflicting duplicate"] == 403
+    assert whole.accounting.duplicate_rows_dropped == 1
+    assert lines_of["duplicate column name(s): farm_id"] == 0
+
+
+def test_only_plain_big_files_are_split_at_records():
+    """split_records: texts of whole records with the header, and the line offset."""
+    text = b"a,b\n" + b"".join(b"%d,x\n" % i for i in range(100))
+    texts = split_records(text, 60)
+    assert texts is not None and len(texts) > 2
+    assert all(t.startswith(b"a,b\n") and t.endswith(b"\n") for t, _ in texts)
+    assert b"".join(t[4:] for t, _ in texts) == text[4:]
+    for t, offset in texts:  # line 2 of each text is line offset + 2 of the file
+        assert text.splitlines()[offset + 1] == t.splitlines()[1]
+    assert split_records(text, len(text)) is None  # fits a batch
+    for odd in (b'"quoted",x\n', b"\n\n", b"1,\x00\n", b"1,\xff\n", b"1,x\r2,y\n"):
+        assert split_records(text + odd + text[4:], 60) is None

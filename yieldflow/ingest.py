@@ -1,10 +1,11 @@
 """Ingestion: read a dataset root (docs/data-contract.md) into clean tables plus a report.
 
 Only the DataSource protocol is used (list_files, read_bytes), so a local folder and an S3
-prefix behave the same. Files are parsed whole and checked with vectorised rules from
-yieldflow.validation, a batch of whole farm folders at a time (memory holds one batch's
-text, not the dataset's): a file that cannot be parsed is reported and skipped, a bad row or
-value goes to the quarantine table with its reason, and the accounting identity
+prefix behave the same. Files are parsed and checked with vectorised rules from
+yieldflow.validation, a batch of whole farm folders at a time, a file bigger than a batch a
+text of about BATCH_BYTES at a time (memory holds one batch's typed rows and at most a
+batch's text, not the dataset's): a file that cannot be parsed is reported and skipped, a
+bad row or value goes to the quarantine table with its reason, and the accounting identity
 rows_read = rows_accepted + rows_quarantined + duplicate_rows_dropped is checked on every
 run, so nothing is dropped silently.
 """
@@ -19,6 +20,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from pandas.api.types import union_categoricals
 
 from yieldflow import validation as v
 from yieldflow.contract import (
@@ -39,6 +41,7 @@ from yieldflow.ingest_parse import (
     parse_pieces,
     piece_from_bytes,
     read_table,
+    split_records,
 )
 from yieldflow.storage import DataSource, read_files
 
@@ -259,37 +262,45 @@ def _load_readings(source, sensors, timezones, now, run: _Run) -> pd.DataFrame:
 
     Every check is per row except duplicates, and a kept row's farm_id is its folder's, so
     a duplicate never spans folders: batches of whole folders give exactly the result of
-    checking all rows at once, while memory holds one batch's text (not the dataset's)
-    beside the typed readings kept so far.
+    checking all rows at once. Files are parsed and checked to typed rows (a file bigger
+    than a batch a text of about BATCH_BYTES at a time), and duplicates are resolved on the
+    typed rows of the whole batch, so memory holds one batch's typed rows and at most a
+    batch's text beside the readings kept so far, however big a single file is.
     """
     acc = run.accounting
     folders: dict[str, list[str]] = defaultdict(list)  # folder -> keys, in listing order
     for key, folder in sensors:
         folders[folder].append(key)
     contents = read_files(source, [key for keys in folders.values() for key in keys])
-    batch: list[tuple[Piece, str]] = []
-    batch_bytes, chunks, failed, headers = 0, [], [], {}
+    batch = _Batch(timezones, now, run)
     for folder, keys in folders.items():
-        if batch and batch_bytes >= BATCH_BYTES:
-            chunks.append(_check_batch(batch, timezones, now, run, failed))
-            batch, batch_bytes = [], 0
+        if batch.opened and batch.size >= BATCH_BYTES:
+            batch.close()
         for key in keys:
             data = next(contents)[1]
-            batch_bytes += len(data) if isinstance(data, bytes) else 0
+            size = len(data) if isinstance(data, bytes) else 0
+            batch.size += size
+            texts = None
+            if size > BATCH_BYTES and not key.lower().endswith(".parquet"):
+                texts = split_records(data, BATCH_BYTES)
+            if texts is not None:
+                del data  # the texts hold the file now, and each goes once parsed
+                batch.stream(key, folder, texts)
+                continue
             if piece := _open_sensor(key, data, run):
-                batch.append((piece, folder))
-                headers.setdefault(tuple(piece.names), len(headers))
+                batch.add(piece, folder)
             del data
-    chunks.append(_check_batch(batch, timezones, now, run, failed))
+    batch.close()
     # Parse failures go last, ordered as one parse of every file would meet them.
-    for _, key, reason in sorted(failed, key=lambda f: (headers[f[0][0]], f[0][1])):
+    headers = batch.headers
+    for _, key, reason in sorted(batch.failed, key=lambda f: (headers[f[0][0]], f[0][1])):
         run.fail_file(key, reason)
     if acc.files_read == 0:
         raise IngestionError(
             f"{SENSORS_DIR}/: no usable sensor file ({len(sensors)} found under "
             f"{SENSORS_DIR}/<farm_id>/, {acc.files_failed} failed{run.first_failure})"
         )
-    readings = _concat_columns(chunks, in_order=list(folders) == sorted(folders))
+    readings = _concat_columns(batch.done, in_order=list(folders) == sorted(folders))
     acc.rows_accepted = len(readings)
     if readings.empty:
         top = pd.concat(run.found)["reason"].value_counts()
@@ -300,42 +311,185 @@ def _load_readings(source, sensors, timezones, now, run: _Run) -> pd.DataFrame:
     return readings
 
 
-def _check_batch(batch, timezones, now, run: _Run, failed: list) -> dict[str, pd.Series]:
-    """One batch of whole folders: its accepted readings sorted by farm and time, as one
+class _Batch:
+    """The sensor files of a batch of whole farm folders, checked as they come.
+
+    Opened files wait in `pending` and are parsed together (a file apart costs per-call
+    overhead); a file too big for a batch is streamed; either way their rows are checked
+    row by row into `typed`, and close() resolves duplicates over all of the batch's
+    typed rows and adds its readings to `done`. Parse failures are kept in `failed` as
+    ((names, position), key, reason) for the caller to report in a global order.
+    """
+
+    def __init__(self, timezones: dict[str, str], now: pd.Timestamp, run: _Run) -> None:
+        self.timezones, self.now, self.run = timezones, now, run
+        self.pending: list[tuple[Piece, str]] = []
+        self.typed: list[pd.DataFrame] = []
+        self.done: list[dict[str, pd.Series]] = []
+        self.failed: list[tuple[tuple[tuple[str, ...], int], str, str]] = []
+        self.headers: dict[tuple[str, ...], int] = {}  # header -> order first seen
+        self.size = 0
+        self.opened = 0
+
+    def add(self, piece: Piece, folder: str) -> None:
+        self.pending.append((piece, folder))
+        self.headers.setdefault(tuple(piece.names), len(self.headers))
+        self.opened += 1
+
+    def stream(self, key: str, folder: str, texts: list[tuple[bytes, int]]) -> None:
+        """One big plain CSV file, a text (from split_records) at a time.
+
+        Its counts and entries are kept aside until every text has parsed: a text that
+        fails fails the whole file, which then adds no row, as if it were parsed whole.
+        """
+        self._check_pending()  # the files before it are reported before it
+        acc = self.run.accounting
+        position = acc.files_read + len(self.failed)
+        typed, found, names = [], [], None
+        rows_read = quarantined = nulled = 0
+        texts.reverse()  # pop() from the end releases each text once parsed
+        while texts:
+            text, offset = texts.pop()
+            # The header is every text's, and split_records ruled out what else fails a
+            # file, so only the first text can fail here.
+            piece = (
+                _open_sensor(key, text, self.run) if names is None else piece_from_bytes(key, text)
+            )
+            del text
+            if piece is None:
+                texts.clear()
+                return
+            if names is None:
+                names = tuple(piece.names)
+                self.headers.setdefault(names, len(self.headers))
+                self.opened += 1
+            piece.lines += offset
+            piece.bad_lines += offset
+            table, failures = parse_pieces([piece])
+            piece.body = b""
+            if failures:
+                self.failed.append(((names, position), key, failures[key]))
+                texts.clear()
+                return
+            bad = _bad_records([piece])
+            rows, entries = self._typed_rows(table, [(piece, folder)])
+            _release_freed_memory()  # the text's strings: the next text reuses the pages
+            typed += rows
+            found += [bad, *entries]
+            rows_read += len(bad) + sum(len(e) for e in entries[:1]) + sum(map(len, rows))
+            quarantined += len(bad) + sum(len(e) for e in entries[:1])
+            nulled += sum(len(e) for e in entries[1:])
+        acc.files_read += 1
+        _note_extra(key, [c for c in names if c not in SENSOR_COLUMNS_KNOWN], self.run)
+        self.run.found += found
+        acc.rows_read += rows_read
+        acc.rows_quarantined += quarantined
+        acc.readings_nulled += nulled
+        self.typed += typed
+
+    def close(self) -> None:
+        """Resolve the batch's duplicates and keep its readings; start the next batch."""
+        self._check_pending()
+        if self.typed:
+            self.done.append(_deduplicated(self.typed, self.run))
+        self.typed, self.size, self.opened = [], 0, 0
+
+    def _check_pending(self) -> None:
+        """Parse the pending files together and check their rows into `typed`."""
+        batch, self.pending = self.pending, []
+        if not batch:
+            return
+        run = self.run
+        table, failures = parse_pieces([p for p, _ in batch])
+        for piece, _ in batch:
+            piece.body = b""  # parsed into `table`: do not hold every file's bytes twice
+        position = run.accounting.files_read + len(self.failed)
+        for i, (piece, _) in enumerate(batch):
+            if piece.key in failures:
+                names = tuple(piece.names)
+                self.failed.append(((names, position + i), piece.key, failures[piece.key]))
+        usable = [(p, f) for p, f in batch if p.key not in failures]
+        _account_files([p for p, _ in usable], run)
+        if not usable:
+            return
+        rows, (found, values_found) = self._typed_rows(table, batch)
+        run.found += [found, values_found]
+        run.accounting.rows_read += len(found) + sum(map(len, rows))
+        run.accounting.rows_quarantined += len(found)
+        run.accounting.readings_nulled += len(values_found)
+        self.typed += rows
+
+    def _typed_rows(self, table, batch) -> tuple[list[pd.DataFrame], list[pd.DataFrame]]:
+        """Parsed rows checked one by one: the survivors, typed, with the columns that
+        duplicate resolution needs (at most one frame), and the (row, value) entries."""
+        raw = _sensor_rows(table, batch)
+        del table  # peak memory: each stage's input is released once the next one has it
+        rows, found = v.parse_timestamps(raw, self.timezones, self.now)
+        del raw
+        rows, values_found = v.clean_values(rows)
+        rows = rows.drop(columns="_folder")  # checked: only duplicates are left to resolve
+        return ([rows] if len(rows) else []), [found, values_found]
+
+
+def _deduplicated(typed: list[pd.DataFrame], run: _Run) -> dict[str, pd.Series]:
+    """One batch's typed rows without duplicates, sorted by farm and time, as one
     independent array per column (so that each can be released on its own).
 
-    Parse failures are appended to `failed` as ((names, position), key, reason) for the
-    caller to report in a global order; everything else is counted and reported here.
+    The rows come as frames (a streamed file gives one per text) that are never joined
+    whole: the keys are joined to find the repeated ones, only those rows go through
+    validation.deduplicate (all copies of a key are among them, in row order, so it
+    decides as it would on every row), and each readings column is joined and sorted
+    on its own, so the peak is the frames plus about two columns, not twice the rows.
     """
     acc = run.accounting
-    table, failures = parse_pieces([p for p, _ in batch])
-    for piece, _ in batch:
-        piece.body = b""  # parsed into `table`: do not hold every file's bytes twice
-    position = acc.files_read + len(failed)
-    for i, (piece, _) in enumerate(batch):
-        if piece.key in failures:
-            failed.append(((tuple(piece.names), position + i), piece.key, failures[piece.key]))
-    usable = [(p, f) for p, f in batch if p.key not in failures]
-    _account_files([p for p, _ in usable], run)
-    if not usable:
-        return {}
-    raw = _sensor_rows(table, batch)
-    del table  # peak memory: each stage's input is released once the next one has it
-    acc.rows_read += len(raw)
-    rows, found = v.parse_timestamps(raw, timezones, now)
-    del raw
-    rows, values_found = v.clean_values(rows)
-    rows, conflicts, copies = v.deduplicate(rows)
-    run.found += [found, values_found, conflicts]
-    acc.rows_quarantined += len(found) + len(conflicts)
+    keys = pd.DataFrame(
+        {name: _joined([frame.pop(name) for frame in typed]) for name in ("farm_id", "timestamp")},
+        copy=False,
+    )
+    order, farm, stamp = v.key_order(keys)
+    repeated = v.repeated_keys(order, farm, stamp)
+    del farm, stamp
+    twins = pd.concat(_rows_at(typed, repeated), ignore_index=True)
+    twins = twins.assign(**keys.iloc[repeated].reset_index(drop=True)).set_axis(repeated)
+    kept, conflicts, copies = v.deduplicate(twins)
+    run.found.append(conflicts)
+    acc.rows_quarantined += len(conflicts)
     acc.duplicate_rows_dropped += copies
-    acc.readings_nulled += len(values_found)
-    keys = rows[["farm_id", "timestamp"]].reset_index(drop=True)
-    order = keys.sort_values(["farm_id", "timestamp"], kind="stable").index.to_numpy()
-    readings = {name: pd.Series(rows[name].array.take(order)) for name in SENSOR_COLUMNS_KNOWN}
-    del rows, keys
+    keep = np.ones(len(keys), dtype=bool)
+    keep[np.setdiff1d(repeated, kept.index.to_numpy())] = False
+    order = order[keep[order]]  # a stable sort of all rows, less the dropped ones
+    del twins, kept, keep
+    readings = {}
+    for name in SENSOR_COLUMNS_KNOWN:  # each column released as soon as it is sorted
+        joined = keys.pop(name) if name in keys else None
+        column = _joined([frame.pop(name) for frame in typed]) if joined is None else joined
+        del joined
+        readings[name] = pd.Series(column.array.take(order))
+        del column
+        _release_freed_memory()
+    typed.clear()
     _release_freed_memory()
     return readings
+
+
+def _rows_at(typed: list[pd.DataFrame], positions: np.ndarray) -> list[pd.DataFrame]:
+    """The rows at `positions` (ascending, counted over all frames) from each frame."""
+    ends = np.cumsum([len(frame) for frame in typed])
+    cuts = np.searchsorted(positions, ends)
+    starts = np.concatenate(([0], ends[:-1]))
+    pieces = np.split(positions, cuts[:-1])
+    return [frame.iloc[p - s] for frame, p, s in zip(typed, pieces, starts, strict=True)]
+
+
+def _joined(parts: list[pd.Series]) -> pd.Series:
+    """Columns of the same name from several frames as one (one part: itself)."""
+    if len(parts) == 1:
+        return parts[0].reset_index(drop=True)
+    if isinstance(parts[0].dtype, pd.CategoricalDtype):  # _file: keys differ per frame
+        return pd.Series(union_categoricals(parts, ignore_order=True))
+    if getattr(parts[0].dtype, "storage", None) == "pyarrow":  # strings
+        return _joined_strings(parts)
+    return pd.concat(parts, ignore_index=True)
 
 
 def _concat_columns(chunks: list[dict[str, pd.Series]], in_order: bool) -> pd.DataFrame:
@@ -357,6 +511,16 @@ def _concat_columns(chunks: list[dict[str, pd.Series]], in_order: bool) -> pd.Da
     if not in_order:
         readings = readings.sort_values(["farm_id", "timestamp"], kind="stable")
     return readings.reset_index(drop=True)
+
+
+def _joined_strings(parts: list[pd.Series]) -> pd.Series:
+    """Arrow-backed string columns joined into one contiguous array: a column joined from
+    many chunks would be joined again, a copy, by every take() (deduplicate, sort)."""
+    joined = pd.concat(parts, ignore_index=True)  # Arrow chunks: no copy yet
+    strings = pa.array(joined.array)
+    if isinstance(strings, pa.ChunkedArray):
+        strings = strings.combine_chunks()
+    return pd.Series(pd.array(strings, dtype=joined.dtype))
 
 
 def _release_freed_memory() -> None:

@@ -80,6 +80,49 @@ def piece_from_bytes(key: str, data: bytes | OSError) -> Piece:
     return _csv_piece(key, data)
 
 
+def split_records(data: bytes, size: int) -> list[tuple[bytes, int]] | None:
+    """A large plain CSV file as texts of about `size` bytes cut at record boundaries.
+
+    Each text is the header line plus whole records, paired with the number of physical
+    lines to add to its piece's line numbers (the header is line 1 of every text), so a
+    file bigger than a batch is parsed and checked a text at a time, not as one string
+    table. None (parse the file whole) unless each text's checks in _csv_piece give what
+    the whole file's would: UTF-8 without NUL bytes, no quotes, blank lines or lone CRs,
+    and at least two texts. Newlines are ASCII, so no cut splits a character.
+    """
+    data = data.removeprefix(codecs.BOM_UTF8)
+    if (
+        len(data) <= size
+        or data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+        or b"\x00" in data
+        or b'"' in data
+        or data.count(b"\r") != data.count(b"\r\n")
+        or _blank_lines(data)
+        or not _is_utf8(data)
+    ):
+        return None
+    start = data.find(b"\n") + 1
+    if start == 0 or start >= len(data) - size:
+        return None
+    header, lines_before, texts = data[:start], 1, []
+    while start < len(data):
+        stop = data.find(b"\n", start + size - 1) + 1 or len(data)
+        texts.append((header + data[start:stop], lines_before - 1))
+        lines_before += data.count(b"\n", start, stop)
+        start = stop
+    return texts
+
+
+def _is_utf8(data: bytes) -> bool:
+    if data.isascii():  # no copy: decoding would build the whole file as a str
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def parse_pieces(pieces: list[Piece]) -> tuple[pd.DataFrame, dict[str, str]]:
     """All pieces as one string table (`_piece` = index into `pieces`), and failures.
 

@@ -235,7 +235,7 @@ def deduplicate(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     key = ["farm_id", "timestamp"]
     # Only a repeated key can conflict (re-exports: a few percent of rows), so the costly
     # per-key comparison of values runs on those rows alone.
-    repeated = np.flatnonzero(rows.duplicated(subset=key, keep=False).to_numpy())
+    repeated = repeated_keys(*key_order(rows))
     twins = rows.iloc[repeated]
     values = twins[list(SENSOR_VALUE_COLUMNS)].fillna(np.inf) + 0.0  # NaN == NaN, -0.0 == 0.0
     digest = pd.util.hash_pandas_object(values, index=False)
@@ -260,6 +260,47 @@ def deduplicate(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, int]:
     keep = np.ones(len(rows), dtype=bool)
     keep[drop] = False
     return rows[keep], found, int(copies.sum())
+
+
+def key_order(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The stable order of rows by (farm_id, timestamp), and both keys in that order.
+
+    By sorting integer codes, not by hashing: a hash table of millions of distinct
+    timestamps (DataFrame.duplicated, sort_values) costs several times the keys' memory.
+    Timestamps here are never NaT (parse_timestamps quarantined those rows).
+    """
+    farm = _sorted_codes(rows["farm_id"])
+    stamp = rows["timestamp"].array.asi8
+    ahead = (np.diff(farm) > 0) | ((np.diff(farm) == 0) & (np.diff(stamp) >= 0))
+    if ahead.all():  # already in order (one farm's export): no sorted copies
+        return np.arange(len(farm)), farm, stamp
+    del ahead
+    order = np.lexsort((stamp, farm))
+    return order, farm[order], stamp[order]
+
+
+def _sorted_codes(text: pd.Series) -> np.ndarray:
+    """Integer codes that order as the strings do (pd.factorize with sort=True), by
+    Arrow's dictionary encoding when the strings are Arrow's: pandas' factorize copies
+    large_string columns first."""
+    if getattr(text.dtype, "storage", None) != "pyarrow":
+        return pd.factorize(text, sort=True)[0]
+    strings = pa.array(text.array)
+    if isinstance(strings, pa.ChunkedArray):
+        strings = strings.combine_chunks()
+    encoded = pc.dictionary_encode(strings)
+    rank = np.empty(len(encoded.dictionary), dtype="int64")
+    rank[pc.sort_indices(encoded.dictionary).to_numpy()] = np.arange(len(rank))
+    return rank[encoded.indices.to_numpy(zero_copy_only=False)]
+
+
+def repeated_keys(order: np.ndarray, farm: np.ndarray, stamp: np.ndarray) -> np.ndarray:
+    """Positions, ascending, of the rows whose key another row shares (from key_order)."""
+    same = (farm[1:] == farm[:-1]) & (stamp[1:] == stamp[:-1])
+    repeated = np.zeros(len(order), dtype=bool)
+    repeated[1:] |= same
+    repeated[:-1] |= same
+    return np.sort(order[repeated])
 
 
 def check_harvests(
