@@ -45,7 +45,7 @@ TRAINING = {
     "smoke": {"max_epochs": 5, "patience": 5},
 }
 BASELINES = {"full": {}, "smoke": {"rf_n_estimators": 10}}
-REPEATS = {"full": 3, "smoke": 1}
+REPEATS = {"full": 5, "smoke": 1}  # the overhead is a difference of two ~20 s times: noisy
 UNREACHABLE_API = "http://127.0.0.1:9/api"  # plain runs must not talk to Prefect at all
 
 
