@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import (
+    REPO_ROOT,
     Check,
     Dataset,
     DatasetSpec,
@@ -326,7 +327,8 @@ def top_functions(profiler: cProfile.Profile, total: float, n: int = 12) -> list
     for (filename, line, name), (_, calls, _, cumulative, _) in stats.stats.items():  # type: ignore[attr-defined]
         if "site-packages" in filename or filename[:1] in "<~" or "benchmarks" in filename:
             continue  # yieldflow's own functions: the ones the lead can change
-        where = filename.split("/main/")[-1] if "/main/" in filename else filename
+        root = f"{REPO_ROOT}/"
+        where = filename.removeprefix(root)  # repo-relative, wherever the checkout is
         rows.append(
             {
                 "function": f"{where}:{line}({name})",
