@@ -324,10 +324,10 @@ def top_functions(profiler: cProfile.Profile, total: float, n: int = 12) -> list
     """The functions with the most cumulative time, as shares of the whole call."""
     stats = pstats.Stats(profiler, stream=io.StringIO())
     rows = []
+    root = f"{REPO_ROOT}/"
     for (filename, line, name), (_, calls, _, cumulative, _) in stats.stats.items():  # type: ignore[attr-defined]
         if "site-packages" in filename or filename[:1] in "<~" or "benchmarks" in filename:
             continue  # yieldflow's own functions: the ones the lead can change
-        root = f"{REPO_ROOT}/"
         where = filename.removeprefix(root)  # repo-relative, wherever the checkout is
         rows.append(
             {

@@ -10,7 +10,6 @@ server started for this module).
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -23,7 +22,7 @@ import pytest
 
 from tests.bad_inputs.cases import CASES, STOP_CASES, Case, StopCase
 from tests.bad_inputs.dataset import NOW, base_dataset, copy_dataset
-from tests.bad_inputs.huge import write_huge_dataset
+from tests.bad_inputs.huge import run_memory_probe, write_huge_dataset
 from tests.servers import ManagedProcess, free_port
 from yieldflow.config import DataConfig, SplitConfig
 from yieldflow.features import SeasonFeatures, build_season_features
@@ -178,15 +177,7 @@ def huge_growth(root: Path, rows: int) -> tuple[float, float, dict]:
     """Write `rows` minute readings in one file and ingest them in a fresh interpreter:
     (file MB, peak RSS growth MB, the probe's report)."""
     path = write_huge_dataset(root, rows)
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.bad_inputs.huge", str(root)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report = run_memory_probe("tests.bad_inputs.huge", str(root))
     days = -(-rows // 1440)
     acc = report["accounting"]
     assert (acc["rows_read"], acc["rows_accepted"], acc["readings_nulled"]) == (rows, rows, days)

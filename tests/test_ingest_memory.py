@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import json
 import resource
-import subprocess
 import sys
 from pathlib import Path
 
 from tests.bad_inputs.dataset import NOW, SENSOR_HEADER
+from tests.bad_inputs.huge import run_memory_probe
 
-REPO = Path(__file__).resolve().parents[1]
 ROWS_PER_FARM = 100_000  # ~5.6 MiB of CSV per farm
 SMALL_FARMS, LARGE_FARMS = 4, 16
 BATCH_BYTES = 4 * 2**20  # every farm folder is a batch of its own
@@ -58,15 +57,7 @@ def probe(root: Path, farms: int) -> tuple[int, int]:
     """Ingest `farms` farm folders in a fresh interpreter: (CSV bytes, overhead bytes),
     the overhead being peak RSS growth beyond the readings' in-memory size."""
     csv_bytes = write_farms(root, farms, ROWS_PER_FARM)
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.test_ingest_memory", str(root), str(BATCH_BYTES)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report = run_memory_probe("tests.test_ingest_memory", str(root), str(BATCH_BYTES))
     acc = report["accounting"]
     assert acc["rows_read"] == acc["rows_accepted"] == farms * ROWS_PER_FARM
     assert acc["readings_nulled"] == farms * len(range(0, ROWS_PER_FARM, 997))

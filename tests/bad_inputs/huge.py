@@ -9,12 +9,30 @@ from __future__ import annotations
 
 import json
 import resource
+import subprocess
 import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 from tests.bad_inputs.dataset import NOW, SENSOR_HEADER
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_memory_probe(module: str, *args: str) -> dict:
+    """Run ``python -m module args`` in a fresh interpreter (so its peak RSS is ingestion's
+    alone) and return the JSON report it prints last."""
+    done = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
 
 HUGE_START = "2020-01-01"
 HUGE_HARVEST = (
