@@ -776,3 +776,42 @@ def test_only_plain_big_files_are_split_at_records():
     assert split_records(text, len(text)) is None  # fits a batch
     for odd in (b'"quoted",x\n', b"\n\n", b"1,\x00\n", b"1,\xff\n", b"1,x\r2,y\n"):
         assert split_records(text + odd + text[4:], 60) is None
+
+
+def test_batches_checked_on_threads_give_the_one_batch_result(tmp_path, monkeypatch):
+    """Many small batches on two threads merge to what one batch in one thread gives:
+    readings, quarantine order, notes, failure order and the first failure."""
+    files: dict[str, str | bytes] = {}
+    for f in range(8):
+        farm = f"farm_{f}"
+        for month in (5, 6):
+            rows = [
+                row(farm, f"2024-{month:02d}-{d:02d}T{h:02d}:00:00Z")
+                for d in (1, 2)
+                for h in range(24)
+            ]
+            rows[3] = row(farm, "not a time")
+            rows[5] = row(farm, rows[5].split(",")[1], air_temp_c="-9999")
+            rows.append(rows[7])  # an exact copy
+            rows.append(row(farm, rows[9].split(",")[1], air_temp_c="35"))  # a conflict
+            files[f"sensors/{farm}/2024-{month:02d}.csv"] = csv_text(*rows)
+        files[f"sensors/{farm}/notes.csv"] = csv_text(row(farm) + ",x").replace(
+            HEADER, HEADER + ",extra"
+        )
+    files["sensors/farm_2/empty.csv"] = ""
+    files["sensors/farm_5/utf16.csv"] = "farm_id,timestamp\n".encode("utf-16")
+    files["sensors/farm_6/semicolons.csv"] = HEADER.replace(",", ";") + "\n"
+    write(tmp_path, {"harvests.csv": HARVESTS, **files})
+
+    monkeypatch.setattr(ingest_module, "CHECK_WORKERS", 0)
+    one = ingest_dataset(LocalSource(tmp_path), now=NOW)
+    monkeypatch.setattr(ingest_module, "CHECK_WORKERS", 2)
+    monkeypatch.setattr(ingest_module, "BATCH_BYTES", 3000)  # about one folder per batch
+    threaded = ingest_dataset(LocalSource(tmp_path), now=NOW)
+    pd.testing.assert_frame_equal(threaded.readings, one.readings, check_exact=True)
+    pd.testing.assert_frame_equal(threaded.quarantine, one.quarantine, check_exact=True)
+    assert (threaded.accounting, threaded.notes) == (one.accounting, one.notes)
+    # 16 planted copies, plus each notes.csv row repeating its farm's first reading
+    assert one.accounting.files_failed == 3 and one.accounting.duplicate_rows_dropped == 24
+    assert sum("extra column" in note for note in one.notes) == 8
+    assert one.quarantine["reason"].str.contains("conflict").any()

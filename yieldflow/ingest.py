@@ -4,7 +4,8 @@ Only the DataSource protocol is used (list_files, read_bytes), so a local folder
 prefix behave the same. Files are parsed and checked with vectorised rules from
 yieldflow.validation, a batch of whole farm folders at a time, a file bigger than a batch a
 text of about BATCH_BYTES at a time (memory holds one batch's typed rows and at most a
-batch's text, not the dataset's): a file that cannot be parsed is reported and skipped, a
+batch's text, not the dataset's; two batches are checked at once, on threads, and merged in
+order): a file that cannot be parsed is reported and skipped, a
 bad row or value goes to the quarantine table with its reason, and the accounting identity
 rows_read = rows_accepted + rows_quarantined + duplicate_rows_dropped is checked on every
 run, so nothing is dropped silently.
@@ -13,7 +14,9 @@ run, so nothing is dropped silently.
 from __future__ import annotations
 
 import ctypes
+import os
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -23,6 +26,7 @@ import pyarrow as pa
 from pandas.api.types import union_categoricals
 
 from yieldflow import validation as v
+from yieldflow.concurrency import ordered_map
 from yieldflow.contract import (
     FARM_COLUMNS,
     FARMS_FILE,
@@ -50,6 +54,10 @@ SENSOR_COLUMNS_KNOWN: tuple[str, ...] = ("farm_id", "timestamp", *SENSOR_VALUE_C
 # Sensor files are checked in batches of whole farm folders of about this many bytes: big
 # enough that per-call overhead does not matter, small enough to bound the text in memory.
 BATCH_BYTES = 16 * 2**20
+# Batches checked at once, each on its own thread. Arrow, NumPy and most of pandas let go
+# of the GIL, so two threads check ~1.4x as fast as one; each costs one batch's working
+# memory, so more would buy little time for a lot of memory.
+CHECK_WORKERS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 try:  # glibc (Linux): malloc_trim returns the heap's free pages to the OS
     _MALLOC_TRIM = ctypes.CDLL("libc.so.6").malloc_trim
 except (OSError, AttributeError):
@@ -147,6 +155,14 @@ class _Run:
         self.accounting.files_failed += 1
         self.file_entry(key, reason)
         self.first_failure = self.first_failure or f"; first: {key}: {reason}"
+
+    def absorb(self, later: _Run) -> None:
+        """Add what a later part of the run (a batch) collected on its own."""
+        for name, count in asdict(later.accounting).items():
+            setattr(self.accounting, name, getattr(self.accounting, name) + count)
+        self.found += later.found
+        self.notes += later.notes
+        self.first_failure = self.first_failure or later.first_failure
 
 
 def ingest_dataset(source: DataSource, now: pd.Timestamp | None = None) -> IngestionResult:
@@ -262,45 +278,36 @@ def _load_readings(source, sensors, timezones, now, run: _Run) -> pd.DataFrame:
 
     Every check is per row except duplicates, and a kept row's farm_id is its folder's, so
     a duplicate never spans folders: batches of whole folders give exactly the result of
-    checking all rows at once. Files are parsed and checked to typed rows (a file bigger
-    than a batch a text of about BATCH_BYTES at a time), and duplicates are resolved on the
-    typed rows of the whole batch, so memory holds one batch's typed rows and at most a
-    batch's text beside the readings kept so far, however big a single file is.
+    checking all rows at once. Up to CHECK_WORKERS batches are checked at once, each on its
+    own thread with its own findings, which are merged in batch order, so the result does
+    not depend on which thread finished first. Memory holds the readings kept so far plus,
+    per worker, one batch's text and typed rows, however big the dataset or a single file.
     """
     acc = run.accounting
     folders: dict[str, list[str]] = defaultdict(list)  # folder -> keys, in listing order
     for key, folder in sensors:
         folders[folder].append(key)
     contents = read_files(source, [key for keys in folders.values() for key in keys])
-    batch = _Batch(timezones, now, run)
-    for folder, keys in folders.items():
-        if batch.opened and batch.size >= BATCH_BYTES:
-            batch.close()
-        for key in keys:
-            data = next(contents)[1]
-            size = len(data) if isinstance(data, bytes) else 0
-            batch.size += size
-            texts = None
-            if size > BATCH_BYTES and not key.lower().endswith(".parquet"):
-                texts = split_records(data, BATCH_BYTES)
-            if texts is not None:
-                del data  # the texts hold the file now, and each goes once parsed
-                batch.stream(key, folder, texts)
-                continue
-            if piece := _open_sensor(key, data, run):
-                batch.add(piece, folder)
-            del data
-    batch.close()
+    headers: dict[tuple[str, ...], int] = {}  # header -> order first seen
+    failed: list[tuple[tuple[tuple[str, ...], int], str, str]] = []
+    done: list[dict[str, pd.Series]] = []
+    batches = _opened_batches(folders, contents, timezones, now)
+    for batch in ordered_map(_checked, batches, CHECK_WORKERS, name="yieldflow-check"):
+        before = acc.files_read + len(failed)  # positions count files in listing order
+        run.absorb(batch.run)
+        for names in batch.headers:
+            headers.setdefault(names, len(headers))
+        failed += [((names, before + at), key, why) for (names, at), key, why in batch.failed]
+        done += batch.done
     # Parse failures go last, ordered as one parse of every file would meet them.
-    headers = batch.headers
-    for _, key, reason in sorted(batch.failed, key=lambda f: (headers[f[0][0]], f[0][1])):
+    for _, key, reason in sorted(failed, key=lambda f: (headers[f[0][0]], f[0][1])):
         run.fail_file(key, reason)
     if acc.files_read == 0:
         raise IngestionError(
             f"{SENSORS_DIR}/: no usable sensor file ({len(sensors)} found under "
             f"{SENSORS_DIR}/<farm_id>/, {acc.files_failed} failed{run.first_failure})"
         )
-    readings = _concat_columns(batch.done, in_order=list(folders) == sorted(folders))
+    readings = _concat_columns(done, in_order=list(folders) == sorted(folders))
     acc.rows_accepted = len(readings)
     if readings.empty:
         top = pd.concat(run.found)["reason"].value_counts()
@@ -311,14 +318,55 @@ def _load_readings(source, sensors, timezones, now, run: _Run) -> pd.DataFrame:
     return readings
 
 
+def _opened_batches(folders: dict[str, list[str]], contents, timezones, now) -> Iterator[_Batch]:
+    """The files, read in listing order and opened (the per-file checks), in batches of
+    whole folders of at least BATCH_BYTES. This runs on the caller's thread, ahead of the
+    workers that parse and check the batches before it."""
+    batch = _Batch(timezones, now, _Run())
+    for folder, keys in folders.items():
+        if batch.todo and batch.size >= BATCH_BYTES:
+            yield batch
+            batch = _Batch(timezones, now, _Run())
+        for key in keys:
+            data = next(contents)[1]
+            size = len(data) if isinstance(data, bytes) else 0
+            batch.size += size
+            texts = None
+            if size > BATCH_BYTES and not key.lower().endswith(".parquet"):
+                texts = split_records(data, BATCH_BYTES)
+            if texts is not None:
+                batch.todo.append((key, folder, texts))  # streamed by the worker
+            elif piece := _open_sensor(key, data, batch.run):
+                batch.todo.append((key, folder, piece))
+            del data, texts
+    if batch.todo or batch.run.accounting.files_failed:
+        yield batch
+
+
+def _checked(batch: _Batch) -> _Batch:
+    """A batch's opened files parsed and checked, its duplicates resolved (on a worker)."""
+    todo, batch.todo = batch.todo, []
+    todo.reverse()  # pop() from the end: each file's text goes once parsed
+    while todo:
+        key, folder, opened = todo.pop()
+        if isinstance(opened, Piece):
+            batch.add(opened, folder)
+        else:
+            batch.stream(key, folder, opened)
+        del opened
+    batch.close()
+    return batch
+
+
 class _Batch:
-    """The sensor files of a batch of whole farm folders, checked as they come.
+    """The sensor files of one batch of whole farm folders, checked as they come.
 
     Opened files wait in `pending` and are parsed together (a file apart costs per-call
     overhead); a file too big for a batch is streamed; either way their rows are checked
     row by row into `typed`, and close() resolves duplicates over all of the batch's
-    typed rows and adds its readings to `done`. Parse failures are kept in `failed` as
-    ((names, position), key, reason) for the caller to report in a global order.
+    typed rows into `done`. Findings and counts go to the batch's own `run`. Parse failures
+    are kept in `failed` as ((names, position in the batch), key, reason) for the caller to
+    report in a global order, with `headers` in the order first seen.
     """
 
     def __init__(self, timezones: dict[str, str], now: pd.Timestamp, run: _Run) -> None:
@@ -328,13 +376,13 @@ class _Batch:
         self.done: list[dict[str, pd.Series]] = []
         self.failed: list[tuple[tuple[tuple[str, ...], int], str, str]] = []
         self.headers: dict[tuple[str, ...], int] = {}  # header -> order first seen
-        self.size = 0
-        self.opened = 0
+        # Filled by _opened_batches: (key, folder, opened Piece or a big file's texts).
+        self.todo: list[tuple[str, str, Piece | list[tuple[bytes, int]]]] = []
+        self.size = 0  # bytes read into the batch
 
     def add(self, piece: Piece, folder: str) -> None:
         self.pending.append((piece, folder))
         self.headers.setdefault(tuple(piece.names), len(self.headers))
-        self.opened += 1
 
     def stream(self, key: str, folder: str, texts: list[tuple[bytes, int]]) -> None:
         """One big plain CSV file, a text (from split_records) at a time.
@@ -362,7 +410,6 @@ class _Batch:
             if names is None:
                 names = tuple(piece.names)
                 self.headers.setdefault(names, len(self.headers))
-                self.opened += 1
             piece.lines += offset
             piece.bad_lines += offset
             table, failures = parse_pieces([piece])
@@ -388,11 +435,11 @@ class _Batch:
         self.typed += typed
 
     def close(self) -> None:
-        """Resolve the batch's duplicates and keep its readings; start the next batch."""
+        """Resolve the batch's duplicates and keep its readings."""
         self._check_pending()
         if self.typed:
             self.done.append(_deduplicated(self.typed, self.run))
-        self.typed, self.size, self.opened = [], 0, 0
+        self.typed = []
 
     def _check_pending(self) -> None:
         """Parse the pending files together and check their rows into `typed`."""

@@ -16,9 +16,10 @@ import re
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
 from typing import Protocol
+
+from yieldflow.concurrency import ordered_map
 
 
 class DatasetNotFoundError(Exception):
@@ -89,35 +90,15 @@ def fetch_concurrently(
     the bytes (one bad file must not stop the others); any other error surfaces at its
     key's turn. Closing the iterator early cancels what has not started.
     """
-    if max_workers <= 1:
-        for key in keys:
-            try:
-                yield key, read(key)
-            except capture as error:
-                yield key, error
-        return
-    pending: deque[tuple[str, Future[bytes]]] = deque()
-    pool = ThreadPoolExecutor(max_workers, thread_name_prefix="yieldflow-read")
 
-    def result(future: Future[bytes]) -> bytes | BaseException:
+    def fetch(key: str) -> tuple[str, bytes | BaseException]:
         try:
-            return future.result()
+            return key, read(key)
         except capture as error:
-            return error
+            return key, error
 
-    try:
-        for key in keys:
-            pending.append((key, pool.submit(read, key)))
-            if len(pending) >= 2 * max_workers:
-                done_key, future = pending.popleft()
-                yield done_key, result(future)
-        while pending:
-            done_key, future = pending.popleft()
-            yield done_key, result(future)
-    finally:
-        for _, future in pending:
-            future.cancel()
-        pool.shutdown(wait=False, cancel_futures=True)
+    workers = max_workers if max_workers > 1 else 0  # one: plain sequential reads
+    return ordered_map(fetch, keys, workers, ahead=2 * max_workers, name="yieldflow-read")
 
 
 def read_files(source: DataSource, keys: Iterable[str]) -> Iterator[tuple[str, bytes | OSError]]:

@@ -1,0 +1,69 @@
+"""yieldflow.concurrency.ordered_map: results in the items' order, bounded look-ahead."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from yieldflow.concurrency import ordered_map
+
+
+def test_results_come_in_item_order_whatever_finishes_first():
+    def slow_first(i: int) -> int:
+        time.sleep(0.05 if i % 3 == 0 else 0)
+        return i * i
+
+    assert list(ordered_map(slow_first, range(12), workers=3)) == [i * i for i in range(12)]
+
+
+@pytest.mark.parametrize("workers, ahead", [(1, None), (2, None), (2, 5)])
+def test_items_are_drawn_only_when_there_is_room(workers, ahead):
+    drawn, in_flight, most = [], [0], [0]
+    lock = threading.Lock()
+
+    def items():
+        for i in range(20):
+            drawn.append(i)
+            yield i
+
+    def work(i: int) -> int:
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        time.sleep(0.01)
+        with lock:
+            in_flight[0] -= 1
+        return i
+
+    results = ordered_map(work, items(), workers, ahead=ahead)
+    first = next(results)
+    limit = ahead or workers
+    # Taking the first result drew at most `limit` items, plus the one that waits its turn.
+    assert first == 0 and len(drawn) <= limit + 1
+    assert list(results) == list(range(1, 20))
+    assert most[0] <= workers
+
+
+def test_an_error_surfaces_at_its_items_turn():
+    def work(i: int) -> int:
+        if i == 3:
+            raise ValueError("three")
+        return i
+
+    results = ordered_map(work, range(6), workers=2)
+    assert [next(results) for _ in range(3)] == [0, 1, 2]
+    with pytest.raises(ValueError, match="three"):
+        next(results)
+
+
+def test_no_workers_runs_in_the_callers_thread():
+    callers = set()
+
+    def work(i: int) -> int:
+        callers.add(threading.current_thread())
+        return i
+
+    assert list(ordered_map(work, range(4), workers=0)) == [0, 1, 2, 3]
+    assert callers == {threading.current_thread()}
