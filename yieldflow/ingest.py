@@ -3,12 +3,11 @@
 Only the DataSource protocol is used (list_files, read_bytes), so a local folder and an S3
 prefix behave the same. Files are parsed and checked with vectorised rules from
 yieldflow.validation, a batch of whole farm folders at a time, a file bigger than a batch a
-text of about BATCH_BYTES at a time (memory holds one batch's typed rows and at most a
-batch's text, not the dataset's; two batches are checked at once, on threads, and merged in
-order): a file that cannot be parsed is reported and skipped, a
-bad row or value goes to the quarantine table with its reason, and the accounting identity
-rows_read = rows_accepted + rows_quarantined + duplicate_rows_dropped is checked on every
-run, so nothing is dropped silently.
+text of about BATCH_BYTES at a time, two batches at once on threads, merged in order
+(memory holds the batches' typed rows and texts, not the dataset's). A file that cannot be
+parsed is reported and skipped, a bad row or value goes to the quarantine table with its
+reason, and the accounting identity rows_read = rows_accepted + rows_quarantined +
+duplicate_rows_dropped is checked on every run, so nothing is dropped silently.
 """
 
 from __future__ import annotations
