@@ -100,3 +100,43 @@ def test_local_timezone_decides_which_day_a_reading_belongs_to():
     utc = build_season_features(readings, harvest(), FARMS, 0.0).table.iloc[0]
     local = build_season_features(readings, harvest(), farms, 0.0).table.iloc[0]
     assert local["gdd_c_days"] != utc["gdd_c_days"]  # 50 °C lead hours enter the first day
+
+
+def test_daily_weather_does_not_depend_on_row_order():
+    """Ingestion's (farm, time) order is the fast path; any other order (another farm in
+    between, a shuffle, a gap in the values, a DST change) gives the same days."""
+    from yieldflow.features import daily_weather
+
+    second = window_readings("F0").assign(air_temp_c=lambda f: f["air_temp_c"] - 5.0)
+    readings = pd.concat([window_readings(), second], ignore_index=True)
+    readings.loc[readings.index % 7 == 0, "air_temp_c"] = np.nan  # unmeasured hours
+    readings.loc[readings.index % 11 == 0, "rainfall_mm"] = np.nan
+    berlin_day = readings["timestamp"].dt.tz_convert("Europe/Berlin").dt.day
+    no_rain = (readings["farm_id"] == "F1") & (berlin_day == 9)  # a local day without rain
+    readings.loc[no_rain, "rainfall_mm"] = np.nan
+    quarter = readings[(readings["farm_id"] == "F1") & (berlin_day == 10)]  # 15-minute logger
+    quarter = quarter.assign(timestamp=quarter["timestamp"] + pd.Timedelta(minutes=15))
+    readings = pd.concat([readings, quarter], ignore_index=True)
+    farms = pd.concat([FARMS, FARMS.assign(farm_id="F0")], ignore_index=True)
+    farms["timezone"] = ["Europe/Berlin", "America/Chicago"]
+    ordered = readings.sort_values(["farm_id", "timestamp"], ignore_index=True)
+    shuffled = readings.sample(frac=1.0, random_state=3).reset_index(drop=True)
+
+    expected = daily_weather(ordered, farms)
+    for other in (readings, shuffled):  # F1 before F0; no order at all
+        pd.testing.assert_frame_equal(daily_weather(other, farms), expected)
+    assert list(expected["farm_id"].unique()) == ["F0", "F1"]
+    assert expected["day"].is_monotonic_increasing is False  # two farms, each in day order
+    day9 = expected[(expected["farm_id"] == "F1") & (expected["day"].dt.day == 9)]
+    assert day9["rain_mm"].isna().all() and (expected["rain_mm"].notna().sum() > 100)
+    # Hours with an air temperature, not readings: 24 a day at most, fewer where unmeasured
+    assert expected["hours_covered"].max() <= 24 and expected["hours_covered"].min() > 0
+    whole = expected[(expected["farm_id"] == "F1") & (expected["day"] == "2023-05-10")].iloc[0]
+    by_hand = readings[(readings["farm_id"] == "F1")]
+    local = by_hand["timestamp"].dt.tz_convert("Europe/Berlin")
+    that_day = by_hand[local.dt.strftime("%Y-%m-%d") == "2023-05-10"]
+    assert whole["tmin_c"] == that_day["air_temp_c"].min()
+    measured = that_day.loc[that_day["air_temp_c"].notna(), "timestamp"]
+    assert whole["hours_covered"] == measured.dt.tz_convert("Europe/Berlin").dt.hour.nunique()
+    assert len(measured) > whole["hours_covered"] > 12  # two readings in most hours
+    assert whole["rain_mm"] == pytest.approx(that_day["rainfall_mm"].sum())

@@ -52,29 +52,78 @@ class SeasonFeatures:
 
 
 def daily_weather(readings: pd.DataFrame, farms: pd.DataFrame) -> pd.DataFrame:
-    """One row per farm and local calendar day with the daily aggregates features need."""
-    local = _local_times(readings, farms)
-    frame = readings.assign(day=local.dt.normalize())
-    grouped = frame.groupby(["farm_id", "day"], sort=True)
-    daily = grouped.agg(
-        tmin_c=("air_temp_c", "min"),
-        tmax_c=("air_temp_c", "max"),
-        rain_mm=("rainfall_mm", "sum"),
-        rain_count=("rainfall_mm", "count"),
-        humidity_pct=("relative_humidity_pct", "mean"),
-        soil_moisture_pct=("soil_moisture_pct", "mean"),
-        radiation_wm2=("solar_radiation_wm2", "mean"),
-        wind_ms=("wind_speed_ms", "mean"),
+    """One row per farm and local calendar day with the daily aggregates features need.
+
+    Ingestion hands over readings sorted by farm and time, so each (farm, day) is already
+    one run of rows: the days are reduced run by run (ufunc.reduceat) instead of through
+    a groupby, which would factorise both keys and copy every column into group order.
+    Rows in any other order are put in (farm, day) order first.
+    """
+    local = _local_times(readings, farms).to_numpy()  # datetime64 in the readings' unit
+    known = ~np.isnat(local) & readings["farm_id"].notna().to_numpy()
+    farm_codes, farm_ids = pd.factorize(readings["farm_id"], sort=True)
+    day = local.astype("datetime64[D]")
+    order = _day_order(farm_codes, day, known)
+    farm_codes, day = farm_codes[order], day[order]
+    starts = np.flatnonzero(
+        np.concatenate(([True], (farm_codes[1:] != farm_codes[:-1]) | (day[1:] != day[:-1])))
+    )
+    if order.size == 0:
+        starts = starts[:0]
+
+    def column(name: str) -> np.ndarray:
+        return readings[name].to_numpy("float64", na_value=np.nan)[order]
+
+    def per_day(ufunc: np.ufunc, values: np.ndarray) -> np.ndarray:
+        return ufunc.reduceat(values, starts) if starts.size else values[:0]
+
+    def reduced(name: str) -> tuple[np.ndarray, np.ndarray]:  # sum of the values, count
+        values = column(name)
+        measured = ~np.isnan(values)
+        return per_day(np.add, np.where(measured, values, 0.0)), per_day(np.add, measured * 1)
+
+    def mean(name: str) -> np.ndarray:
+        total, count = reduced(name)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+    air = column("air_temp_c")
+    rain, rain_count = reduced("rainfall_mm")
+    daily = pd.DataFrame(
+        {
+            "farm_id": farm_ids.take(farm_codes[starts]),
+            "day": day[starts].astype(local.dtype),
+            "tmin_c": per_day(np.fmin, air),  # fmin/fmax skip NaN; an all-NaN day stays NaN
+            "tmax_c": per_day(np.fmax, air),
+            # A day whose rain was never measured has unknown rain, not zero rain.
+            "rain_mm": np.where(rain_count > 0, rain, np.nan),
+            "humidity_pct": mean("relative_humidity_pct"),
+            "soil_moisture_pct": mean("soil_moisture_pct"),
+            "radiation_wm2": mean("solar_radiation_wm2"),
+            "wind_ms": mean("wind_speed_ms"),
+        }
     )
     # Coverage counts distinct hours with an air temperature, so 15-minute loggers do not
-    # look four times as complete as hourly ones.
-    # Distinct (day, hour) pairs as integers: day groups are numbered in daily's order.
-    measured = frame["air_temp_c"].notna().to_numpy()
-    day_hour = grouped.ngroup().to_numpy()[measured] * 24 + local.dt.hour.to_numpy()[measured]
-    daily["hours_covered"] = np.bincount(np.unique(day_hour) // 24, minlength=len(daily))
-    # A day whose rain was never measured has unknown rain, not zero rain.
-    daily.loc[daily["rain_count"] == 0, "rain_mm"] = np.nan
-    return daily.drop(columns="rain_count").reset_index()
+    # look four times as complete as hourly ones: a day × hour grid of seen hours.
+    measured = ~np.isnan(air)
+    run_of_row = np.repeat(np.arange(starts.size), np.diff(np.append(starts, order.size)))
+    hour = (local[order] - day.astype(local.dtype)).astype("timedelta64[h]").astype("int64")
+    seen = np.zeros((len(daily), 24), dtype=bool)
+    seen[run_of_row[measured], hour[measured]] = True  # no sort, no hashing
+    daily["hours_covered"] = seen.sum(axis=1)
+    return daily
+
+
+def _day_order(farm_codes: np.ndarray, day: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Positions of the rows with a farm and a time, in (farm, day) order: as they come
+    when ingestion sorted them (one pass to check), else by a stable sort."""
+    rows = np.flatnonzero(known)
+    codes, days = farm_codes[rows], day[rows]
+    if rows.size > 1:
+        step = np.diff(codes)
+        if not ((step > 0) | ((step == 0) & (np.diff(days) >= np.timedelta64(0, "D")))).all():
+            rows = rows[np.lexsort((days, codes))]
+    return rows
 
 
 def _local_times(readings: pd.DataFrame, farms: pd.DataFrame) -> pd.Series:
