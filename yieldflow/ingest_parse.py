@@ -177,8 +177,24 @@ def one_line(exc: BaseException) -> str:
 
 
 def _parse_group(pieces: list[Piece], members: list[int]) -> pd.DataFrame:
+    """The members' records as one table. Their bodies are handed over to one joined text
+    while it parses (not held twice), and given back if it fails, for one-by-one retries."""
     first = pieces[members[0]]
-    text = first.header + b"".join(pieces[i].body for i in members)
+    sizes = np.cumsum([len(first.header), *(len(pieces[i].body) for i in members)])
+    text = b"".join([first.header, *(pieces[i].body for i in members)])
+    for i in members:
+        pieces[i].body = b""
+    try:
+        table = _parse_text(text, pieces, members)
+    except FileParseError:
+        for i, start, end in zip(members, sizes[:-1], sizes[1:], strict=True):
+            pieces[i].body = text[start:end]
+        raise
+    return table
+
+
+def _parse_text(text: bytes, pieces: list[Piece], members: list[int]) -> pd.DataFrame:
+    first = pieces[members[0]]
     plain = all(pieces[i].plain for i in members)
     table = _read_plain(text, len(first.names)) if plain else None
     if table is None:
@@ -186,7 +202,6 @@ def _parse_group(pieces: list[Piece], members: list[int]) -> pd.DataFrame:
             table = pd.read_csv(io.BytesIO(text), dtype=str, keep_default_na=False, index_col=False)
         except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
             raise FileParseError(one_line(exc)) from None
-    del text
     lines = [pieces[i].lines for i in members]
     if len(table) != sum(map(len, lines)) or len(table.columns) != len(first.names):
         raise FileParseError("rows do not line up with lines (stray quote character?)")
