@@ -289,6 +289,23 @@ def test_future_timestamps_leave(tmp_path):
     ]
 
 
+def test_timestamps_outside_the_representable_range_leave_with_a_reason(tmp_path):
+    """datetime64[ns] spans 1678-2262: a row outside it leaves, and its bad value too
+    stays out of the value entries (the row's own entry says why it left)."""
+    rows = [
+        row(ts="1500-01-01T00:00:00Z", air_temp_c="-9999"),
+        row(ts="2300-01-01T00:00:00Z"),
+        row(ts="2024-05-01T00:00:00Z", air_temp_c="-9999"),
+    ]
+    result = ingest(tmp_path, sensor(*rows))
+    assert result.readings["timestamp"].tolist() == [pd.Timestamp("2024-05-01T00:00Z")]
+    assert only(result, "row")[["line", "reason"]].values.tolist() == [
+        [2, "timestamp before 1678"],
+        [3, "timestamp in the future"],
+    ]
+    assert only(result, "value")[["line", "reason"]].values.tolist() == [[4, "logger sentinel"]]
+
+
 def test_exact_duplicates_across_files_are_kept_once(tmp_path):
     files = {
         **sensor(row(), row(ts="2024-05-01T01:00Z", air_temp_c="12.50"), name="may.csv"),

@@ -470,9 +470,12 @@ class _Batch:
         duplicate resolution needs (at most one frame), and the (row, value) entries."""
         raw = _sensor_rows(table, batch)
         del table  # peak memory: each stage's input is released once the next one has it
-        rows, found = v.parse_timestamps(raw, self.timezones, self.now)
+        checked, failed, found = v.parse_timestamps(raw, self.timezones, self.now)
         del raw
-        rows, values_found = v.clean_values(rows)
+        rows, values_found = v.clean_values(checked, keep=~failed)
+        del checked
+        if failed.any():  # the rows that left whole go once their values are numbers
+            rows = rows[~failed]
         rows = rows.drop(columns="_folder")  # checked: only duplicates are left to resolve
         return ([rows] if len(rows) else []), [found, values_found]
 

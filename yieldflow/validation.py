@@ -95,14 +95,15 @@ def to_float(text: pd.Series) -> pd.Series:
 
 def parse_timestamps(
     raw: pd.DataFrame, timezones: dict[str, str], now: pd.Timestamp
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
     """Check farm_id and timestamp of every row; bad rows leave whole (scope "row").
 
     `raw` has the sensor columns as strings plus `_file`, `_line` and `_folder`. Naive
     timestamps are read in the farm's timezone from `timezones` (else UTC); local times that
     a DST change makes ambiguous or impossible cannot be placed, so those rows leave too.
-    Returns the surviving rows (farm_id stripped, timestamp as datetime64[ns, UTC]) and the
-    quarantine entries.
+    Returns every row (farm_id stripped, timestamp as datetime64[ns, UTC]), the mask of the
+    rows that fail, and their quarantine entries. The failing rows are dropped by the caller
+    once the values are numbers: filtering the strings here would copy every column.
     """
     farm = raw["farm_id"].str.strip()
     text = raw["timestamp"].str.strip()
@@ -132,10 +133,10 @@ def parse_timestamps(
         (stamps > now, "timestamp", "timestamp in the future"),
     ]
     failed, found = _first_failure(raw, rules, "row")
-    ok = ~failed
-    kept = (raw[ok] if failed.any() else raw).assign(farm_id=farm[ok])  # no copy when clean
-    kept["timestamp"] = stamps[ok].astype("datetime64[ns, UTC]")
-    return kept, found
+    # Failing stamps become NaT: one before 1678 does not fit datetime64[ns] at all.
+    kept = stamps.mask(failed).astype("datetime64[ns, UTC]")
+    checked = raw.assign(farm_id=farm, timestamp=kept)
+    return checked, failed.to_numpy(), found
 
 
 def _place_local_times(
@@ -165,13 +166,16 @@ def _place_local_times(
     return pd.Series(utc, index=stamps.index).dt.tz_localize("UTC"), unplaceable
 
 
-def clean_values(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+def clean_values(
+    rows: pd.DataFrame, keep: np.ndarray | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Turn each sensor value into a float; a bad single value becomes NaN (scope "value").
 
     An optional column absent from a file arrives as NaN and is simply missing: no event.
     A cell that exists but is empty, `NaN`, a logger sentinel, not a number or outside the
     physical range (inclusive) is nulled and recorded with its raw text, so nothing is
-    lost silently. Returns `rows` with float64 value columns, and the entries.
+    lost silently. Returns `rows` with float64 value columns, and the entries of the rows
+    in `keep` (default: all; a row that leaves whole has its own entry instead).
     """
     cleaned = rows.copy(deep=False)  # every value column is replaced below
     # Entries are gathered as positions and made into one table at the end: a table per
@@ -201,7 +205,7 @@ def clean_values(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
             (outside, f"out of range [{low:g}, {high:g}]"),
         ]
         for mask, reason in problems:
-            hit = np.flatnonzero(mask)
+            hit = np.flatnonzero(mask if keep is None else mask & keep)
             if hit.size:
                 hits.append(hit)
                 columns.append(np.full(hit.size, column, dtype=object))
