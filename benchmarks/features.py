@@ -237,12 +237,12 @@ def run_yieldflow(root: str, out: str, profile: bool = False) -> dict[str, Any]:
 
 
 STAGES = (
-    ("yieldflow.ingest", "parse_pieces"),
-    ("yieldflow.ingest", "_sensor_rows"),
+    ("yieldflow.sensor_batches", "parse_pieces"),
+    ("yieldflow.sensor_batches", "_sensor_rows"),
     ("yieldflow.validation", "parse_timestamps"),
     ("yieldflow.validation", "clean_values"),
     ("yieldflow.validation", "deduplicate"),
-    ("yieldflow.ingest", "_concat_columns"),
+    ("yieldflow.sensor_batches", "_concat_columns"),
     ("yieldflow.features", "daily_weather"),
     ("yieldflow.features", "season_features"),
 )

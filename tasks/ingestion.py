@@ -26,6 +26,8 @@ INGESTION_CODE = (
     "yieldflow.contract",
     "yieldflow.ingest",
     "yieldflow.ingest_parse",
+    "yieldflow.ingest_run",
+    "yieldflow.sensor_batches",
     "yieldflow.validation",
 )
 CACHE_EXPIRATION = timedelta(days=30)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from yieldflow import ingest as ingest_module
+from yieldflow import sensor_batches
 from yieldflow.contract import FARM_COLUMNS, SENSOR_VALUE_COLUMNS
 from yieldflow.ingest import (
     IngestionError,
@@ -765,8 +765,8 @@ def test_a_file_bigger_than_a_batch_is_streamed_with_the_same_outcome(tmp_path, 
         streamed.append(texts is not None and len(texts))
         return texts
 
-    monkeypatch.setattr(ingest_module, "BATCH_BYTES", 4000)
-    monkeypatch.setattr(ingest_module, "split_records", spy)
+    monkeypatch.setattr(sensor_batches, "BATCH_BYTES", 4000)
+    monkeypatch.setattr(sensor_batches, "split_records", spy)
     parts = ingest(tmp_path / "parts", files)
     # big.csv only, in several texts (quoted.csv is small, and would not stream anyway)
     assert len(streamed) == 2 and min(streamed) > 2  # big.csv, twice.csv (header fails)
@@ -820,10 +820,10 @@ def test_batches_checked_on_threads_give_the_one_batch_result(tmp_path, monkeypa
     files["sensors/farm_6/semicolons.csv"] = HEADER.replace(",", ";") + "\n"
     write(tmp_path, {"harvests.csv": HARVESTS, **files})
 
-    monkeypatch.setattr(ingest_module, "CHECK_WORKERS", 0)
+    monkeypatch.setattr(sensor_batches, "CHECK_WORKERS", 0)
     one = ingest_dataset(LocalSource(tmp_path), now=NOW)
-    monkeypatch.setattr(ingest_module, "CHECK_WORKERS", 2)
-    monkeypatch.setattr(ingest_module, "BATCH_BYTES", 3000)  # about one folder per batch
+    monkeypatch.setattr(sensor_batches, "CHECK_WORKERS", 2)
+    monkeypatch.setattr(sensor_batches, "BATCH_BYTES", 3000)  # about one folder per batch
     threaded = ingest_dataset(LocalSource(tmp_path), now=NOW)
     pd.testing.assert_frame_equal(threaded.readings, one.readings, check_exact=True)
     pd.testing.assert_frame_equal(threaded.quarantine, one.quarantine, check_exact=True)

@@ -1,7 +1,7 @@
 """Ingestion's memory is bounded by a batch of farm folders, not by the whole dataset.
 
 Sensor files are parsed and validated a batch of whole farm folders at a time
-(yieldflow.ingest.BATCH_BYTES), so beyond the typed readings it returns, ingestion should
+(yieldflow.sensor_batches.BATCH_BYTES), so beyond the typed readings it returns, ingestion should
 hold about one batch's text and its intermediate columns. The probe runs in a fresh
 interpreter (ru_maxrss only ever grows) with a small batch size, so a dataset spans many
 batches: the peak beyond the readings must not grow with the number of farms.
@@ -81,10 +81,10 @@ def test_memory_is_bounded_by_a_batch_not_the_dataset(tmp_path: Path, record_pro
 def main(root: str, batch_bytes: int) -> None:
     import pandas as pd  # noqa: F401  (every import before the baseline is taken)
 
-    from yieldflow import ingest
+    from yieldflow import ingest, sensor_batches
     from yieldflow.storage import LocalSource
 
-    ingest.BATCH_BYTES = batch_bytes
+    sensor_batches.BATCH_BYTES = batch_bytes
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     result = ingest.ingest_dataset(LocalSource(root), now=NOW)
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux

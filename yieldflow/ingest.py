@@ -1,109 +1,46 @@
 """Ingestion: read a dataset root (docs/data-contract.md) into clean tables plus a report.
 
 Only the DataSource protocol is used (list_files, read_bytes), so a local folder and an S3
-prefix behave the same. Files are parsed and checked with vectorised rules from
-yieldflow.validation, a batch of whole farm folders at a time, a file bigger than a batch a
-text of about BATCH_BYTES at a time, two batches at once on threads, merged in order
-(memory holds the batches' typed rows and texts, not the dataset's). A file that cannot be
-parsed is reported and skipped, a bad row or value goes to the quarantine table with its
-reason, and the accounting identity rows_read = rows_accepted + rows_quarantined +
-duplicate_rows_dropped is checked on every run, so nothing is dropped silently.
+prefix behave the same. This module sorts the files by role (yieldflow.contract's layout)
+and reads farms.csv and harvests.csv; the sensor files, nearly all of the data, are checked
+in batches by yieldflow.sensor_batches. A file that cannot be parsed is reported and
+skipped, a bad row or value goes to the quarantine table with its reason, and the
+accounting identity rows_read = rows_accepted + rows_quarantined + duplicate_rows_dropped
+is checked on every run, so nothing is dropped silently.
 """
 
 from __future__ import annotations
 
-import ctypes
-import os
-from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-from pandas.api.types import union_categoricals
 
 from yieldflow import validation as v
-from yieldflow.concurrency import ordered_map
 from yieldflow.contract import (
     FARM_COLUMNS,
     FARMS_FILE,
     HARVEST_COLUMNS,
     HARVESTS_FILE,
     PLANNED_SEASONS_FILE,
-    REQUIRED_SENSOR_COLUMNS,
     SENSOR_SUFFIXES,
-    SENSOR_VALUE_COLUMNS,
     SENSORS_DIR,
 )
-from yieldflow.ingest_parse import (
-    FileParseError,
-    Piece,
-    check_columns,
-    parse_pieces,
-    piece_from_bytes,
-    read_table,
-    split_records,
-)
-from yieldflow.storage import DataSource, read_files
+from yieldflow.ingest_parse import FileParseError, check_columns, read_table
+from yieldflow.ingest_run import Findings, IngestionAccounting, IngestionError, bad_records
+from yieldflow.sensor_batches import load_readings
+from yieldflow.storage import DataSource
+
+__all__ = [
+    "IngestionAccounting",
+    "IngestionError",
+    "IngestionResult",
+    "ingest_dataset",
+    "write_quarantine_report",
+]
 
 LAYOUT_REASON = "not part of the dataset layout"
-SENSOR_COLUMNS_KNOWN: tuple[str, ...] = ("farm_id", "timestamp", *SENSOR_VALUE_COLUMNS)
-# Sensor files are checked in batches of whole farm folders of about this many bytes: big
-# enough that per-call overhead does not matter, small enough to bound the text in memory.
-BATCH_BYTES = 16 * 2**20
-# Batches checked at once, each on its own thread. Arrow, NumPy and most of pandas let go
-# of the GIL, so two threads check ~1.4x as fast as one; each costs one batch's working
-# memory, so more would buy little time for a lot of memory.
-CHECK_WORKERS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
-try:  # glibc (Linux): malloc_trim returns the heap's free pages to the OS
-    _MALLOC_TRIM = ctypes.CDLL("libc.so.6").malloc_trim
-except (OSError, AttributeError):
-    _MALLOC_TRIM = None
-
-
-class IngestionError(Exception):
-    """The dataset cannot be used at all; the message is one line naming file and problem."""
-
-
-@dataclass
-class IngestionAccounting:
-    """Counts published with every run. Sensor rows obey the identity checked by check().
-
-    files_read / files_failed count sensor files (farms.csv and harvests.csv either load or
-    stop the run); files_ignored counts files outside the layout. A failed file's rows are
-    never "read". readings_nulled equals the number of scope "value" quarantine entries;
-    values are cleaned before duplicates are resolved, so a copy that is later dropped or
-    quarantined as a duplicate keeps its value entries (each names its own file and line).
-    """
-
-    rows_read: int = 0
-    rows_accepted: int = 0
-    rows_quarantined: int = 0
-    duplicate_rows_dropped: int = 0
-    readings_nulled: int = 0
-    files_read: int = 0
-    files_failed: int = 0
-    files_ignored: int = 0
-    harvest_rows_read: int = 0
-    harvest_rows_accepted: int = 0
-    harvest_rows_quarantined: int = 0
-
-    def check(self) -> None:
-        """Raise ValueError when a row went missing or was counted twice."""
-        total = self.rows_accepted + self.rows_quarantined + self.duplicate_rows_dropped
-        if self.rows_read != total:
-            raise ValueError(
-                f"sensor accounting broken: rows_read={self.rows_read} != accepted "
-                f"{self.rows_accepted} + quarantined {self.rows_quarantined} + duplicates "
-                f"{self.duplicate_rows_dropped} = {total}"
-            )
-        harvests = self.harvest_rows_accepted + self.harvest_rows_quarantined
-        if self.harvest_rows_read != harvests:
-            raise ValueError(
-                f"harvest accounting broken: read {self.harvest_rows_read} != {harvests}"
-            )
 
 
 @dataclass
@@ -138,32 +75,6 @@ class _Layout:
     ignored: list[str] = field(default_factory=list)
 
 
-@dataclass
-class _Run:
-    """What one run collects while it goes: quarantine pieces, notes and counts."""
-
-    accounting: IngestionAccounting = field(default_factory=IngestionAccounting)
-    found: list[pd.DataFrame] = field(default_factory=lambda: [v.empty_entries()])
-    notes: list[str] = field(default_factory=list)
-    first_failure: str = ""
-
-    def file_entry(self, key: str, reason: str) -> None:
-        self.found.append(v.entries([key], [0], "", "", reason, "file"))
-
-    def fail_file(self, key: str, reason: str) -> None:
-        self.accounting.files_failed += 1
-        self.file_entry(key, reason)
-        self.first_failure = self.first_failure or f"; first: {key}: {reason}"
-
-    def absorb(self, later: _Run) -> None:
-        """Add what a later part of the run (a batch) collected on its own."""
-        for name, count in asdict(later.accounting).items():
-            setattr(self.accounting, name, getattr(self.accounting, name) + count)
-        self.found += later.found
-        self.notes += later.notes
-        self.first_failure = self.first_failure or later.first_failure
-
-
 def ingest_dataset(source: DataSource, now: pd.Timestamp | None = None) -> IngestionResult:
     """Read, validate and account for a whole dataset root.
 
@@ -175,7 +86,7 @@ def ingest_dataset(source: DataSource, now: pd.Timestamp | None = None) -> Inges
     """
     now = _as_utc(now)
     layout = _classify(source.list_files())
-    run = _Run()
+    run = Findings()
     for key in layout.ignored:
         run.file_entry(key, LAYOUT_REASON)
         run.notes.append(f"{key}: ignored, {LAYOUT_REASON}")
@@ -185,7 +96,7 @@ def ingest_dataset(source: DataSource, now: pd.Timestamp | None = None) -> Inges
     farms = _load_farms(source, layout.farms, run)
     timezones = _timezones(farms)
     harvests = _load_harvests(source, layout.harvests, farms, run)
-    readings = _load_readings(source, layout.sensors, timezones, now, run)
+    readings = load_readings(source, layout.sensors, timezones, now, run)
     farms = _complete_farms(farms, readings, harvests, run)
     quarantine = pd.concat(run.found, ignore_index=True)
     quarantine = quarantine.sort_values(["file", "line"], kind="stable").reset_index(drop=True)
@@ -238,7 +149,7 @@ def _classify(keys: list[str]) -> _Layout:
     return layout
 
 
-def _load_farms(source: DataSource, key: str | None, run: _Run) -> pd.DataFrame | None:
+def _load_farms(source: DataSource, key: str | None, run: Findings) -> pd.DataFrame | None:
     if key is None:
         run.notes.append(f"{FARMS_FILE}: absent; farms derived from sensors and harvests")
         return None
@@ -249,7 +160,7 @@ def _load_farms(source: DataSource, key: str | None, run: _Run) -> pd.DataFrame 
 
 
 def _load_harvests(
-    source: DataSource, key: str, farms: pd.DataFrame | None, run: _Run
+    source: DataSource, key: str, farms: pd.DataFrame | None, run: Findings
 ) -> pd.DataFrame:
     table, malformed = _load_table(source, key, HARVEST_COLUMNS, HARVEST_COLUMNS, run)
     known = None if farms is None else set(farms["farm_id"])
@@ -262,384 +173,17 @@ def _load_harvests(
     return harvests
 
 
-def _load_table(source, key, required, known, run: _Run) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _load_table(source, key, required, known, run: Findings) -> tuple[pd.DataFrame, pd.DataFrame]:
     """farms.csv / harvests.csv: a run cannot go on without them, so failure is fatal."""
     try:
         table, piece = read_table(source, key)
-        _note_extra(key, check_columns(piece.names, required, known), run)
+        run.note_extra(key, check_columns(piece.names, required, known))
     except FileParseError as exc:
         raise IngestionError(f"{key}: {exc}") from None
-    return table.assign(_file=key), _bad_records([piece])
+    return table.assign(_file=key), bad_records([piece])
 
 
-def _load_readings(source, sensors, timezones, now, run: _Run) -> pd.DataFrame:
-    """Parse, validate and deduplicate the sensor files a batch of farm folders at a time.
-
-    Every check is per row except duplicates, and a kept row's farm_id is its folder's, so
-    a duplicate never spans folders: batches of whole folders give exactly the result of
-    checking all rows at once. Up to CHECK_WORKERS batches are checked at once, each on its
-    own thread with its own findings, which are merged in batch order, so the result does
-    not depend on which thread finished first. Memory holds the readings kept so far plus,
-    per worker, one batch's text and typed rows, however big the dataset or a single file.
-    """
-    acc = run.accounting
-    folders: dict[str, list[str]] = defaultdict(list)  # folder -> keys, in listing order
-    for key, folder in sensors:
-        folders[folder].append(key)
-    contents = read_files(source, [key for keys in folders.values() for key in keys])
-    headers: dict[tuple[str, ...], int] = {}  # header -> order first seen
-    failed: list[tuple[tuple[tuple[str, ...], int], str, str]] = []
-    done: list[dict[str, pd.Series]] = []
-    batches = _opened_batches(folders, contents, timezones, now)
-    for batch in ordered_map(_checked, batches, CHECK_WORKERS, name="yieldflow-check"):
-        before = acc.files_read + len(failed)  # positions count files in listing order
-        run.absorb(batch.run)
-        for names in batch.headers:
-            headers.setdefault(names, len(headers))
-        failed += [((names, before + at), key, why) for (names, at), key, why in batch.failed]
-        done += batch.done
-    # Parse failures go last, ordered as one parse of every file would meet them.
-    for _, key, reason in sorted(failed, key=lambda f: (headers[f[0][0]], f[0][1])):
-        run.fail_file(key, reason)
-    if acc.files_read == 0:
-        raise IngestionError(
-            f"{SENSORS_DIR}/: no usable sensor file ({len(sensors)} found under "
-            f"{SENSORS_DIR}/<farm_id>/, {acc.files_failed} failed{run.first_failure})"
-        )
-    readings = _concat_columns(done, in_order=list(folders) == sorted(folders))
-    acc.rows_accepted = len(readings)
-    if readings.empty:
-        top = pd.concat(run.found)["reason"].value_counts()
-        raise IngestionError(
-            f"{SENSORS_DIR}/: no sensor reading passed validation ({acc.rows_read} rows read; "
-            f"most common problem: {top.index[0] if len(top) else 'no data rows'})"
-        )
-    return readings
-
-
-def _opened_batches(folders: dict[str, list[str]], contents, timezones, now) -> Iterator[_Batch]:
-    """The files, read in listing order and opened (the per-file checks), in batches of
-    whole folders of at least BATCH_BYTES. This runs on the caller's thread, ahead of the
-    workers that parse and check the batches before it."""
-    batch = _Batch(timezones, now, _Run())
-    for folder, keys in folders.items():
-        if batch.todo and batch.size >= BATCH_BYTES:
-            yield batch
-            batch = _Batch(timezones, now, _Run())
-        for key in keys:
-            data = next(contents)[1]
-            size = len(data) if isinstance(data, bytes) else 0
-            batch.size += size
-            texts = None
-            if size > BATCH_BYTES and not key.lower().endswith(".parquet"):
-                texts = split_records(data, BATCH_BYTES)
-            if texts is not None:
-                batch.todo.append((key, folder, texts))  # streamed by the worker
-            elif piece := _open_sensor(key, data, batch.run):
-                batch.todo.append((key, folder, piece))
-            del data, texts
-    if batch.todo or batch.run.accounting.files_failed:
-        yield batch
-
-
-def _checked(batch: _Batch) -> _Batch:
-    """A batch's opened files parsed and checked, its duplicates resolved (on a worker)."""
-    todo, batch.todo = batch.todo, []
-    todo.reverse()  # pop() from the end: each file's text goes once parsed
-    while todo:
-        key, folder, opened = todo.pop()
-        if isinstance(opened, Piece):
-            batch.add(opened, folder)
-        else:
-            batch.stream(key, folder, opened)
-        del opened
-    batch.close()
-    return batch
-
-
-class _Batch:
-    """The sensor files of one batch of whole farm folders, checked as they come.
-
-    Opened files wait in `pending` and are parsed together (a file apart costs per-call
-    overhead); a file too big for a batch is streamed; either way their rows are checked
-    row by row into `typed`, and close() resolves duplicates over all of the batch's
-    typed rows into `done`. Findings and counts go to the batch's own `run`. Parse failures
-    are kept in `failed` as ((names, position in the batch), key, reason) for the caller to
-    report in a global order, with `headers` in the order first seen.
-    """
-
-    def __init__(self, timezones: dict[str, str], now: pd.Timestamp, run: _Run) -> None:
-        self.timezones, self.now, self.run = timezones, now, run
-        self.pending: list[tuple[Piece, str]] = []
-        self.typed: list[pd.DataFrame] = []
-        self.done: list[dict[str, pd.Series]] = []
-        self.failed: list[tuple[tuple[tuple[str, ...], int], str, str]] = []
-        self.headers: dict[tuple[str, ...], int] = {}  # header -> order first seen
-        # Filled by _opened_batches: (key, folder, opened Piece or a big file's texts).
-        self.todo: list[tuple[str, str, Piece | list[tuple[bytes, int]]]] = []
-        self.size = 0  # bytes read into the batch
-
-    def add(self, piece: Piece, folder: str) -> None:
-        self.pending.append((piece, folder))
-        self.headers.setdefault(tuple(piece.names), len(self.headers))
-
-    def stream(self, key: str, folder: str, texts: list[tuple[bytes, int]]) -> None:
-        """One big plain CSV file, a text (from split_records) at a time.
-
-        Its counts and entries are kept aside until every text has parsed: a text that
-        fails fails the whole file, which then adds no row, as if it were parsed whole.
-        """
-        self._check_pending()  # the files before it are reported before it
-        acc = self.run.accounting
-        position = acc.files_read + len(self.failed)
-        typed, found, names = [], [], None
-        rows_read = quarantined = nulled = 0
-        texts.reverse()  # pop() from the end releases each text once parsed
-        while texts:
-            text, offset = texts.pop()
-            # The header is every text's, and split_records ruled out what else fails a
-            # file, so only the first text can fail here.
-            piece = (
-                _open_sensor(key, text, self.run) if names is None else piece_from_bytes(key, text)
-            )
-            del text
-            if piece is None:
-                texts.clear()
-                return
-            if names is None:
-                names = tuple(piece.names)
-                self.headers.setdefault(names, len(self.headers))
-            piece.lines += offset
-            piece.bad_lines += offset
-            table, failures = parse_pieces([piece])
-            piece.body = b""
-            if failures:
-                self.failed.append(((names, position), key, failures[key]))
-                texts.clear()
-                return
-            bad = _bad_records([piece])
-            rows, entries = self._typed_rows(table, [(piece, folder)])
-            _release_freed_memory()  # the text's strings: the next text reuses the pages
-            typed += rows
-            found += [bad, *entries]
-            rows_read += len(bad) + sum(len(e) for e in entries[:1]) + sum(map(len, rows))
-            quarantined += len(bad) + sum(len(e) for e in entries[:1])
-            nulled += sum(len(e) for e in entries[1:])
-        acc.files_read += 1
-        _note_extra(key, [c for c in names if c not in SENSOR_COLUMNS_KNOWN], self.run)
-        self.run.found += found
-        acc.rows_read += rows_read
-        acc.rows_quarantined += quarantined
-        acc.readings_nulled += nulled
-        self.typed += typed
-
-    def close(self) -> None:
-        """Resolve the batch's duplicates and keep its readings."""
-        self._check_pending()
-        if self.typed:
-            self.done.append(_deduplicated(self.typed, self.run))
-        self.typed = []
-
-    def _check_pending(self) -> None:
-        """Parse the pending files together and check their rows into `typed`."""
-        batch, self.pending = self.pending, []
-        if not batch:
-            return
-        run = self.run
-        table, failures = parse_pieces([p for p, _ in batch])
-        for piece, _ in batch:
-            piece.body = b""  # parsed into `table`: do not hold every file's bytes twice
-        position = run.accounting.files_read + len(self.failed)
-        for i, (piece, _) in enumerate(batch):
-            if piece.key in failures:
-                names = tuple(piece.names)
-                self.failed.append(((names, position + i), piece.key, failures[piece.key]))
-        usable = [(p, f) for p, f in batch if p.key not in failures]
-        _account_files([p for p, _ in usable], run)
-        if not usable:
-            return
-        rows, (found, values_found) = self._typed_rows(table, batch)
-        run.found += [found, values_found]
-        run.accounting.rows_read += len(found) + sum(map(len, rows))
-        run.accounting.rows_quarantined += len(found)
-        run.accounting.readings_nulled += len(values_found)
-        self.typed += rows
-
-    def _typed_rows(self, table, batch) -> tuple[list[pd.DataFrame], list[pd.DataFrame]]:
-        """Parsed rows checked one by one: the survivors, typed, with the columns that
-        duplicate resolution needs (at most one frame), and the (row, value) entries."""
-        raw = _sensor_rows(table, batch)
-        del table  # peak memory: each stage's input is released once the next one has it
-        checked, failed, found = v.parse_timestamps(raw, self.timezones, self.now)
-        del raw
-        rows, values_found = v.clean_values(checked, keep=~failed)
-        del checked
-        if failed.any():  # the rows that left whole go once their values are numbers
-            rows = rows[~failed]
-        rows = rows.drop(columns="_folder")  # checked: only duplicates are left to resolve
-        return ([rows] if len(rows) else []), [found, values_found]
-
-
-def _deduplicated(typed: list[pd.DataFrame], run: _Run) -> dict[str, pd.Series]:
-    """One batch's typed rows without duplicates, sorted by farm and time, as one
-    independent array per column (so that each can be released on its own).
-
-    The rows come as frames (a streamed file gives one per text) that are never joined
-    whole: the keys are joined to find the repeated ones, only those rows go through
-    validation.deduplicate (all copies of a key are among them, in row order, so it
-    decides as it would on every row), and each readings column is joined and sorted
-    on its own, so the peak is the frames plus about two columns, not twice the rows.
-    """
-    acc = run.accounting
-    keys = pd.DataFrame(
-        {name: _joined([frame.pop(name) for frame in typed]) for name in ("farm_id", "timestamp")},
-        copy=False,
-    )
-    order, farm, stamp = v.key_order(keys)
-    repeated = v.repeated_keys(order, farm, stamp)
-    del farm, stamp
-    twins = pd.concat(_rows_at(typed, repeated), ignore_index=True)
-    twins = twins.assign(**keys.iloc[repeated].reset_index(drop=True)).set_axis(repeated)
-    kept, conflicts, copies = v.deduplicate(twins)
-    run.found.append(conflicts)
-    acc.rows_quarantined += len(conflicts)
-    acc.duplicate_rows_dropped += copies
-    keep = np.ones(len(keys), dtype=bool)
-    keep[np.setdiff1d(repeated, kept.index.to_numpy())] = False
-    order = order[keep[order]]  # a stable sort of all rows, less the dropped ones
-    del twins, kept, keep
-    readings = {}
-    for name in SENSOR_COLUMNS_KNOWN:  # each column released as soon as it is sorted
-        joined = keys.pop(name) if name in keys else None
-        column = _joined([frame.pop(name) for frame in typed]) if joined is None else joined
-        del joined
-        readings[name] = pd.Series(column.array.take(order))
-        del column
-        _release_freed_memory()
-    typed.clear()
-    _release_freed_memory()
-    return readings
-
-
-def _rows_at(typed: list[pd.DataFrame], positions: np.ndarray) -> list[pd.DataFrame]:
-    """The rows at `positions` (ascending, counted over all frames) from each frame."""
-    ends = np.cumsum([len(frame) for frame in typed])
-    cuts = np.searchsorted(positions, ends)
-    starts = np.concatenate(([0], ends[:-1]))
-    pieces = np.split(positions, cuts[:-1])
-    return [frame.iloc[p - s] for frame, p, s in zip(typed, pieces, starts, strict=True)]
-
-
-def _joined(parts: list[pd.Series]) -> pd.Series:
-    """Columns of the same name from several frames as one (one part: itself)."""
-    if len(parts) == 1:
-        return parts[0].reset_index(drop=True)
-    if isinstance(parts[0].dtype, pd.CategoricalDtype):  # _file: keys differ per frame
-        return pd.Series(union_categoricals(parts, ignore_order=True))
-    if getattr(parts[0].dtype, "storage", None) == "pyarrow":  # strings
-        return _joined_strings(parts)
-    return pd.concat(parts, ignore_index=True)
-
-
-def _concat_columns(chunks: list[dict[str, pd.Series]], in_order: bool) -> pd.DataFrame:
-    """The batches' readings as one frame sorted by farm and time, a column at a time.
-
-    Each column's pieces are released once joined, so the peak is the readings plus one
-    column, not twice the readings. Batches follow the listing, which sorts keys, not
-    folder names ("F1-b/" comes before "F1/"): unless the folders came `in_order`, the
-    joined frame is sorted again.
-    """
-    chunks = [c for c in chunks if c]
-    columns = {}
-    for name in SENSOR_COLUMNS_KNOWN:
-        parts = [c.pop(name) for c in chunks]
-        columns[name] = pd.concat(parts, ignore_index=True) if parts else pd.Series()
-        del parts
-        _release_freed_memory()
-    readings = pd.DataFrame(columns, copy=False)
-    if not in_order:
-        readings = readings.sort_values(["farm_id", "timestamp"], kind="stable")
-    return readings.reset_index(drop=True)
-
-
-def _joined_strings(parts: list[pd.Series]) -> pd.Series:
-    """Arrow-backed string columns joined into one contiguous array: a column joined from
-    many chunks would be joined again, a copy, by every take() (deduplicate, sort)."""
-    joined = pd.concat(parts, ignore_index=True)  # Arrow chunks: no copy yet
-    strings = pa.array(joined.array)
-    if isinstance(strings, pa.ChunkedArray):
-        strings = strings.combine_chunks()
-    return pd.Series(pd.array(strings, dtype=joined.dtype))
-
-
-def _release_freed_memory() -> None:
-    """Hand freed memory back to the OS so the next stage can reuse it.
-
-    Arrow's allocator keeps freed pages for reuse, and glibc's malloc keeps the holes that
-    freed batch columns leave in its heap: without this, RSS would count each batch's
-    columns twice (once as holes, once joined) and peak at twice the readings.
-    """
-    pa.default_memory_pool().release_unused()
-    if _MALLOC_TRIM is not None:
-        _MALLOC_TRIM(0)
-
-
-def _open_sensor(key: str, data: bytes | OSError, run: _Run) -> Piece | None:
-    """One checked sensor file, or None after reporting why it cannot be used."""
-    try:
-        piece = piece_from_bytes(key, data)
-        check_columns(piece.names, REQUIRED_SENSOR_COLUMNS, SENSOR_COLUMNS_KNOWN)
-    except FileParseError as exc:
-        run.fail_file(key, str(exc))
-        return None
-    return piece
-
-
-def _account_files(pieces: list[Piece], run: _Run) -> None:
-    """Count the files that were read; report their malformed records and odd columns."""
-    run.accounting.files_read += len(pieces)
-    for piece in pieces:
-        _note_extra(piece.key, [c for c in piece.names if c not in SENSOR_COLUMNS_KNOWN], run)
-        if len(piece.lines) == 0 and not piece.bad_text:
-            run.file_entry(piece.key, "no data rows (header only)")
-    bad = _bad_records(pieces)
-    run.found.append(bad)
-    run.accounting.rows_read += len(bad)
-    run.accounting.rows_quarantined += len(bad)
-
-
-def _sensor_rows(table: pd.DataFrame, opened: list[tuple[Piece, str]]) -> pd.DataFrame:
-    """The contract's columns as strings (absent = NaN) plus _file, _line and _folder."""
-    raw = table.reindex(columns=[*SENSOR_COLUMNS_KNOWN, "_line"])
-    text = list(SENSOR_COLUMNS_KNOWN)
-    raw[text] = raw[text].astype(str)  # a column absent from every file: all-NaN strings
-    codes = table["_piece"].to_numpy("int64")
-    keys = [p.key for p, _ in opened]
-    raw["_file"] = pd.Categorical.from_codes(codes, categories=keys)
-    folder_of_piece, folders = pd.factorize(np.asarray([folder for _, folder in opened]))
-    raw["_folder"] = pd.Categorical.from_codes(folder_of_piece[codes], categories=folders)
-    raw["_raw_timestamp"] = raw["timestamp"]
-    return raw
-
-
-def _bad_records(pieces: list[Piece]) -> pd.DataFrame:
-    """Records with the wrong number of fields: the row, not the file, is at fault."""
-    found = [v.empty_entries()] + [
-        v.entries(
-            np.full(len(p.bad_text), p.key, dtype=object),
-            p.bad_lines,
-            "",
-            p.bad_text,
-            p.bad_reason,
-            "row",
-        )
-        for p in pieces
-        if p.bad_text
-    ]
-    return pd.concat(found, ignore_index=True)
-
-
-def _complete_farms(farms, readings, harvests, run: _Run) -> pd.DataFrame:
+def _complete_farms(farms, readings, harvests, run: Findings) -> pd.DataFrame:
     """Note farms that cannot train (no labels / no sensors); build farms if none given."""
     sensed, labelled = set(readings["farm_id"].unique()), set(harvests["farm_id"].unique())
     for farm in sorted(sensed - labelled):
@@ -663,9 +207,3 @@ def _complete_farms(farms, readings, harvests, run: _Run) -> pd.DataFrame:
             "timezone": missing,
         }
     )[list(FARM_COLUMNS)]
-
-
-def _note_extra(key: str, extra: list[str], run: _Run) -> None:
-    if extra:  # an empty name (a trailing delimiter) would vanish from the note
-        names = ", ".join(name or "(unnamed)" for name in extra)
-        run.notes.append(f"{key}: extra column(s) ignored: {names}")
