@@ -63,16 +63,20 @@ def daily_weather(readings: pd.DataFrame, farms: pd.DataFrame) -> pd.DataFrame:
     known = ~np.isnat(local) & readings["farm_id"].notna().to_numpy()
     farm_codes, farm_ids = pd.factorize(readings["farm_id"], sort=True)
     day = local.astype("datetime64[D]")
-    order = _day_order(farm_codes, day, known)
-    farm_codes, day = farm_codes[order], day[order]
+    order = _day_order(farm_codes, day, known)  # None: every row, already in order
+
+    def in_order(values: np.ndarray) -> np.ndarray:
+        return values if order is None else values[order]
+
+    farm_codes, day, local = in_order(farm_codes), in_order(day), in_order(local)
     starts = np.flatnonzero(
         np.concatenate(([True], (farm_codes[1:] != farm_codes[:-1]) | (day[1:] != day[:-1])))
     )
-    if order.size == 0:
+    if farm_codes.size == 0:
         starts = starts[:0]
 
     def column(name: str) -> np.ndarray:
-        return readings[name].to_numpy("float64", na_value=np.nan)[order]
+        return in_order(readings[name].to_numpy("float64", na_value=np.nan))
 
     def per_day(ufunc: np.ufunc, values: np.ndarray) -> np.ndarray:
         return ufunc.reduceat(values, starts) if starts.size else values[:0]
@@ -106,24 +110,23 @@ def daily_weather(readings: pd.DataFrame, farms: pd.DataFrame) -> pd.DataFrame:
     # Coverage counts distinct hours with an air temperature, so 15-minute loggers do not
     # look four times as complete as hourly ones: a day × hour grid of seen hours.
     measured = ~np.isnan(air)
-    run_of_row = np.repeat(np.arange(starts.size), np.diff(np.append(starts, order.size)))
-    hour = (local[order] - day.astype(local.dtype)).astype("timedelta64[h]").astype("int64")
+    run_of_row = np.repeat(np.arange(starts.size), np.diff(np.append(starts, local.size)))
+    hour = (local - day.astype(local.dtype)) // np.timedelta64(1, "h")
     seen = np.zeros((len(daily), 24), dtype=bool)
     seen[run_of_row[measured], hour[measured]] = True  # no sort, no hashing
     daily["hours_covered"] = seen.sum(axis=1)
     return daily
 
 
-def _day_order(farm_codes: np.ndarray, day: np.ndarray, known: np.ndarray) -> np.ndarray:
-    """Positions of the rows with a farm and a time, in (farm, day) order: as they come
-    when ingestion sorted them (one pass to check), else by a stable sort."""
+def _day_order(farm_codes: np.ndarray, day: np.ndarray, known: np.ndarray) -> np.ndarray | None:
+    """Positions of the rows with a farm and a time, in (farm, day) order, by a stable
+    sort; None when that is every row as it comes (ingestion's order: no copies made)."""
+    if known.all():
+        later = farm_codes[1:] > farm_codes[:-1]
+        if (later | ((farm_codes[1:] == farm_codes[:-1]) & (day[1:] >= day[:-1]))).all():
+            return None
     rows = np.flatnonzero(known)
-    codes, days = farm_codes[rows], day[rows]
-    if rows.size > 1:
-        step = np.diff(codes)
-        if not ((step > 0) | ((step == 0) & (np.diff(days) >= np.timedelta64(0, "D")))).all():
-            rows = rows[np.lexsort((days, codes))]
-    return rows
+    return rows[np.lexsort((day[rows], farm_codes[rows]))]
 
 
 def _local_times(readings: pd.DataFrame, farms: pd.DataFrame) -> pd.Series:
