@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-BENCHMARKS = ("features", "s3", "training", "orchestration")
+BENCHMARKS = ("features", "features-20m", "s3", "training", "orchestration")
 
 
 @pytest.fixture
