@@ -140,3 +140,23 @@ def test_daily_weather_does_not_depend_on_row_order():
     assert whole["hours_covered"] == measured.dt.tz_convert("Europe/Berlin").dt.hour.nunique()
     assert len(measured) > whole["hours_covered"] > 12  # two readings in most hours
     assert whole["rain_mm"] == pytest.approx(that_day["rainfall_mm"].sum())
+
+
+def test_daily_rain_sums_do_not_depend_on_the_order_of_addition():
+    """A day of 0.1 + 0.2 + 0.7 mm has 1 mm of rain, so it is not dry: summed naively it
+    is 0.9999999999999999 mm (below the 1 mm threshold); summed exactly, 1.0."""
+    import math
+
+    from yieldflow.features import _exact_sums, daily_weather
+
+    readings = hourly("F1", "2023-05-01", "2023-05-02", air_temp_c=10.0, rainfall_mm=0.0)
+    readings.loc[:2, "rainfall_mm"] = [0.1, 0.2, 0.7]
+    assert np.add.reduceat(readings["rainfall_mm"].to_numpy(), [0])[0] < 1.0  # the trap
+    assert daily_weather(readings, FARMS)["rain_mm"].tolist() == [1.0]
+
+    rng = np.random.default_rng(1)
+    values = np.round(rng.exponential(0.3, 50_000), 1)
+    starts = np.unique(np.concatenate(([0], rng.integers(0, values.size, 2_000))))
+    ends = np.append(starts[1:], values.size)
+    exact = [math.fsum(values[a:b]) for a, b in zip(starts, ends, strict=True)]
+    assert _exact_sums(values, starts, rows=1_000).tolist() == exact  # chunks included

@@ -81,10 +81,12 @@ def daily_weather(readings: pd.DataFrame, farms: pd.DataFrame) -> pd.DataFrame:
     def per_day(ufunc: np.ufunc, values: np.ndarray) -> np.ndarray:
         return ufunc.reduceat(values, starts) if starts.size else values[:0]
 
-    def reduced(name: str) -> tuple[np.ndarray, np.ndarray]:  # sum of the values, count
-        values = column(name)
+    def reduced(name: str, exact: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        values = column(name)  # -> the sum of the measured values, and their count
         measured = ~np.isnan(values)
-        return per_day(np.add, np.where(measured, values, 0.0)), per_day(np.add, measured * 1)
+        values = np.where(measured, values, 0.0)
+        total = _exact_sums(values, starts) if exact else per_day(np.add, values)
+        return total, per_day(np.add, measured * 1)
 
     def mean(name: str) -> np.ndarray:
         total, count = reduced(name)
@@ -92,7 +94,9 @@ def daily_weather(readings: pd.DataFrame, farms: pd.DataFrame) -> pd.DataFrame:
             return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
     air = column("air_temp_c")
-    rain, rain_count = reduced("rainfall_mm")
+    # Rain is compared with a threshold (a dry day has < 1 mm), so its sum must not depend
+    # on the order of addition: 0.2 + 0.3 + 0.5 summed naively is 0.9999999999999999.
+    rain, rain_count = reduced("rainfall_mm", exact=True)
     daily = pd.DataFrame(
         {
             "farm_id": farm_ids.take(farm_codes[starts]),
@@ -116,6 +120,21 @@ def daily_weather(readings: pd.DataFrame, farms: pd.DataFrame) -> pd.DataFrame:
     seen[run_of_row[measured], hour[measured]] = True  # no sort, no hashing
     daily["hours_covered"] = seen.sum(axis=1)
     return daily
+
+
+def _exact_sums(values: np.ndarray, starts: np.ndarray, rows: int = 2**20) -> np.ndarray:
+    """Per-run sums, correctly rounded: added in extended precision (x86's 80-bit long
+    double; where long double is just a double, this is plain summation), a chunk of
+    about `rows` rows at a time so the wide copy stays small."""
+    sums = np.empty(starts.size, dtype="float64")
+    ends = np.append(starts[1:], values.size)
+    first = 0
+    while first < starts.size:
+        last = max(int(np.searchsorted(starts, starts[first] + rows)), first + 1)
+        chunk = values[starts[first] : ends[last - 1]].astype(np.longdouble)
+        sums[first:last] = np.add.reduceat(chunk, starts[first:last] - starts[first])
+        first = last
+    return sums
 
 
 def _day_order(farm_codes: np.ndarray, day: np.ndarray, known: np.ndarray) -> np.ndarray | None:
