@@ -39,6 +39,9 @@ from yieldflow.features import NUMERIC_FEATURES
 MIN_COVERAGE = 0.7  # the pipeline's default (DataConfig.min_coverage)
 TIME_RATIO_TARGET = 2.0  # yieldflow within 2x DuckDB's time
 MEMORY_RATIO_TARGET = 3.0  # peak memory < 3x the readings' in-memory size
+# The two feature tables must agree to rounding (sums in a different order differ by
+# ~1e-15); a threshold decided differently (a dry day, a frost day) shows as >= 1e-2.
+AGREEMENT_TOLERANCE = 1e-9
 # Linear in rows: 20M/5M ≤ 4.5 for 4x the rows, i.e. time ratio ≤ 1.125 × rows ratio.
 SCALING_SLACK = 4.5 / 4.0
 
@@ -469,6 +472,18 @@ def checks(measured: list[dict[str, Any]], name: str = "features") -> list[Check
                 ratio,
                 TIME_RATIO_TARGET,
                 f"{m['yieldflow_s']:.2f} s vs {m['duckdb_s']:.2f} s",
+            )
+        )
+        agree = m["agreement"]
+        found.append(  # a speed-up that changes the features is a bug, not a result
+            at_most(
+                name,
+                m["size"],
+                "features vs DuckDB's: max relative difference",
+                agree["max_relative_difference"],
+                AGREEMENT_TOLERANCE,
+                f"{agree['harvests_in_both']}/{agree['harvests_yieldflow']} harvests in both, "
+                f"worst column {agree['worst_column']}",
             )
         )
         memory = m["yieldflow_peak_net"] / m["readings_bytes"]

@@ -96,7 +96,9 @@ def _value(check: dict[str, Any]) -> str:
     value = check["value"]
     if not math.isfinite(value):
         return str(value)
-    return f"{value:.0f}" if "task runs" in check["metric"] else f"{value:.2f}"
+    if "task runs" in check["metric"]:
+        return f"{value:.0f}"
+    return f"{value:.1e}" if "difference" in check["metric"] else f"{value:.2f}"
 
 
 def checks_table(checks: list[dict[str, Any]]) -> list[str]:
