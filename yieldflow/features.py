@@ -59,9 +59,9 @@ def daily_weather(readings: pd.DataFrame, farms: pd.DataFrame) -> pd.DataFrame:
     a groupby, which would factorise both keys and copy every column into group order.
     Rows in any other order are put in (farm, day) order first.
     """
-    local = _local_times(readings, farms).to_numpy()  # datetime64 in the readings' unit
-    known = ~np.isnat(local) & readings["farm_id"].notna().to_numpy()
-    farm_codes, farm_ids = pd.factorize(readings["farm_id"], sort=True)
+    farm_codes, farm_ids = pd.factorize(readings["farm_id"], sort=True)  # -1: no farm_id
+    local = _local_times(readings, farms, farm_codes, farm_ids)  # in the readings' unit
+    known = ~np.isnat(local) & (farm_codes >= 0)
     day = local.astype("datetime64[D]")
     order = _day_order(farm_codes, day, known)  # None: every row, already in order
 
@@ -95,7 +95,7 @@ def daily_weather(readings: pd.DataFrame, farms: pd.DataFrame) -> pd.DataFrame:
 
     air = column("air_temp_c")
     # Rain is compared with a threshold (a dry day has < 1 mm), so its sum must not depend
-    # on the order of addition: 0.2 + 0.3 + 0.5 summed naively is 0.9999999999999999.
+    # on the order of addition: 0.1 + 0.2 + 0.7 summed naively is 0.9999999999999999.
     rain, rain_count = reduced("rainfall_mm", exact=True)
     daily = pd.DataFrame(
         {
@@ -148,14 +148,16 @@ def _day_order(farm_codes: np.ndarray, day: np.ndarray, known: np.ndarray) -> np
     return rows[np.lexsort((day[rows], farm_codes[rows]))]
 
 
-def _local_times(readings: pd.DataFrame, farms: pd.DataFrame) -> pd.Series:
-    """Naive local wall-clock time per reading (farm timezone when known, else UTC)."""
+def _local_times(
+    readings: pd.DataFrame, farms: pd.DataFrame, farm_codes: np.ndarray, farm_ids: pd.Index
+) -> np.ndarray:
+    """Naive local wall-clock time per reading (farm timezone when known, else UTC), from
+    the readings' farm codes (pd.factorize: codes, uniques) that daily_weather has made."""
     local = readings["timestamp"].dt.tz_convert(None)
     if "timezone" not in farms or farms["timezone"].isna().all():
-        return local
+        return local.to_numpy()
     given = farms.dropna(subset=["timezone"])
     zone_of = dict(zip(given["farm_id"], given["timezone"], strict=True))  # last row wins
-    farm_codes, farm_ids = pd.factorize(readings["farm_id"])
     zone_codes, zones = pd.factorize(farm_ids.map(zone_of))  # -1: a farm without a zone
     # One extra slot maps a missing farm_id (code -1) to "no zone".
     row_zone = np.append(zone_codes, -1)[farm_codes]
@@ -167,7 +169,7 @@ def _local_times(readings: pd.DataFrame, farms: pd.DataFrame) -> pd.Series:
         if rows.size and zone:
             utc = pd.DatetimeIndex(values[rows]).tz_localize("UTC")
             values[rows] = utc.tz_convert(zone).tz_localize(None).to_numpy()
-    return pd.Series(values, index=readings.index, name=local.name)
+    return values
 
 
 def season_features(
