@@ -184,8 +184,7 @@ class _Batch:
                 self.headers.setdefault(names, len(self.headers))
             piece.lines += offset
             piece.bad_lines += offset
-            table, failures = parse_pieces([piece])
-            piece.body = b""
+            table, failures = parse_pieces([piece])  # hands the text's body over
             if failures:
                 self.failed.append(((names, position), key, failures[key]))
                 texts.clear()
@@ -219,9 +218,7 @@ class _Batch:
         if not batch:
             return
         run = self.run
-        table, failures = parse_pieces([p for p, _ in batch])
-        for piece, _ in batch:
-            piece.body = b""  # parsed into `table`: do not hold every file's bytes twice
+        table, failures = parse_pieces([p for p, _ in batch])  # hands the bodies over
         position = run.accounting.files_read + len(self.failed)
         for i, (piece, _) in enumerate(batch):
             if piece.key in failures:
