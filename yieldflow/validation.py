@@ -176,42 +176,33 @@ def clean_values(
     physical range (inclusive) is nulled and recorded with its raw text, so nothing is
     lost silently. Returns `rows` with float64 value columns, and the entries of the rows
     in `keep` (default: all; a row that leaves whole has its own entry instead).
+
+    A column has a few thousand distinct cells however many rows it has, so each distinct
+    text is parsed and judged once (a categorical column, as ingestion reads them, already
+    has its distinct cells; a string column is factorized first).
     """
     cleaned = rows.copy(deep=False)  # every value column is replaced below
     # Entries are gathered as positions and made into one table at the end: a table per
     # (column, reason) costs more than the checks once files are read in batches.
     hits, columns, reasons, raw_values = [], [], [], []
     for column in SENSOR_VALUE_COLUMNS:
-        raw = rows[column] if column in rows else pd.Series(np.nan, index=rows.index, dtype=str)
-        text = raw.str.strip()
-        number = to_float(text)
-        values = number.to_numpy()
-        present = raw.notna().to_numpy()
-        empty = present & text.eq("").to_numpy(bool)
-        unparsed = present & ~empty & np.isnan(values)
-        # Every spelling of "nan" parses to NaN, so only unparsed cells can be "NaN" text.
-        nan_text = np.zeros(len(values), dtype=bool)
-        maybe = np.flatnonzero(unparsed)
-        nan_text[maybe] = text.iloc[maybe].str.lower().eq("nan").to_numpy(bool)
-        sentinel = np.logical_or.reduce([values == s for s in LOGGER_SENTINELS])  # np.isin hashes
-        low, high = SENSOR_RANGES[column]
-        with np.errstate(invalid="ignore"):
-            outside = ~np.isnan(values) & ~sentinel & ~((values >= low) & (values <= high))
-        problems = [
-            (empty, "empty"),
-            (nan_text, "NaN"),
-            (sentinel, "logger sentinel"),
-            (unparsed & ~nan_text, "not a number"),
-            (outside, f"out of range [{low:g}, {high:g}]"),
-        ]
-        for mask, reason in problems:
-            hit = np.flatnonzero(mask if keep is None else mask & keep)
+        if column not in rows:
+            cleaned[column] = np.full(len(rows), np.nan)
+            continue
+        codes, cells = _distinct_cells(rows[column])
+        numbers, problem, labels = _judged_cells(cells, *SENSOR_RANGES[column])
+        # One extra slot for code -1: a row whose file lacks the column (missing, no event).
+        row_problem = np.append(problem, -1)[codes]
+        for index, reason in enumerate(labels):
+            hit = np.flatnonzero(
+                row_problem == index if keep is None else (row_problem == index) & keep
+            )
             if hit.size:
                 hits.append(hit)
                 columns.append(np.full(hit.size, column, dtype=object))
                 reasons.append(np.full(hit.size, reason, dtype=object))
-                raw_values.append(raw.iloc[hit].to_numpy())
-        cleaned[column] = number.mask(sentinel | outside)
+                raw_values.append(cells[codes[hit]])
+        cleaned[column] = np.append(numbers, np.nan)[codes]
     found = [empty_entries()]
     if hits:
         where = np.concatenate(hits)
@@ -226,6 +217,42 @@ def clean_values(
             )
         )
     return cleaned, pd.concat(found, ignore_index=True)
+
+
+def _distinct_cells(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Per row the code of its cell's text (-1: no cell), and the distinct texts."""
+    if isinstance(raw.dtype, pd.CategoricalDtype):
+        codes, cells = raw.cat.codes.to_numpy(), raw.cat.categories
+    else:
+        codes, cells = pd.factorize(raw)  # Arrow's hashing for Arrow strings
+    return codes.astype(np.intp, copy=False), np.asarray(cells, dtype=object)
+
+
+def _judged_cells(
+    cells: np.ndarray, low: float, high: float
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Each distinct cell text as a clean float (NaN when bad) and its problem: an index
+    into the returned reasons, in the order entries list them, or -1 when it is fine."""
+    text = pd.Series(cells, dtype=str).str.strip()
+    values = to_float(text).to_numpy()
+    empty = text.eq("").to_numpy(bool)
+    unparsed = ~empty & np.isnan(values)
+    # Every spelling of "nan" parses to NaN, so only unparsed cells can be "NaN" text.
+    nan_text = unparsed & text.str.lower().eq("nan").to_numpy(bool)
+    sentinel = np.logical_or.reduce([values == s for s in LOGGER_SENTINELS])  # np.isin hashes
+    with np.errstate(invalid="ignore"):
+        outside = ~np.isnan(values) & ~sentinel & ~((values >= low) & (values <= high))
+    problems = [
+        (empty, "empty"),
+        (nan_text, "NaN"),
+        (sentinel, "logger sentinel"),
+        (unparsed & ~nan_text, "not a number"),
+        (outside, f"out of range [{low:g}, {high:g}]"),
+    ]
+    problem = np.full(len(cells), -1)
+    for index, (mask, _) in enumerate(problems):  # the masks are disjoint
+        problem[mask] = index
+    return np.where(sentinel | outside, np.nan, values), problem, [r for _, r in problems]
 
 
 def deduplicate(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, int]:
