@@ -1,6 +1,8 @@
 """Parsing for ingestion: files' bytes -> one table of strings with `_piece` and `_line`.
 
-Every cell stays text so a bad value can be reported exactly as written. CSV must be UTF-8
+Every cell stays text so a bad value can be reported exactly as written (columns asked for
+as `categorical` come as categoricals of that text: readings repeat a few thousand distinct
+values, so each is stored and judged once). CSV must be UTF-8
 with a header row; Parquet becomes the same string table, so one set of rules in
 yieldflow.validation serves both. Each file is checked on its own (encoding, header, field
 count per record, all vectorised over its bytes), then CSV files that share a header are
@@ -15,6 +17,7 @@ import csv
 import io
 import re
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
+from pandas.api.types import union_categoricals
 
 from yieldflow.storage import DataSource
 
@@ -31,6 +35,9 @@ _BLANK_LINES = (
     re.compile(rb"[ \t\r]*\n").match,
     re.compile(rb"\n[ \t\r]+\Z").search,
 )
+
+
+_DICTIONARY = pa.dictionary(pa.int32(), pa.string())
 
 
 class FileParseError(Exception):
@@ -123,11 +130,14 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
-def parse_pieces(pieces: list[Piece]) -> tuple[pd.DataFrame, dict[str, str]]:
+def parse_pieces(
+    pieces: list[Piece], categorical: Collection[str] = ()
+) -> tuple[pd.DataFrame, dict[str, str]]:
     """All pieces as one string table (`_piece` = index into `pieces`), and failures.
 
-    Should a shared read_csv call fail, its files are retried one by one so the failure
-    names the file; a file that fails is left out and returned as {key: reason}.
+    The `categorical` columns are categoricals of the same text. Should a shared read_csv
+    call fail, its files are retried one by one so the failure names the file; a file that
+    fails is left out and returned as {key: reason}.
     """
     groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
     frames, failures = [], {}
@@ -138,16 +148,45 @@ def parse_pieces(pieces: list[Piece]) -> tuple[pd.DataFrame, dict[str, str]]:
             groups[tuple(piece.names)].append(i)
     for members in groups.values():
         try:
-            frames.append(_parse_group(pieces, members))
+            frames.append(_parse_group(pieces, members, categorical))
         except FileParseError:
             for i in members:
                 try:
-                    frames.append(_parse_group(pieces, [i]))
+                    frames.append(_parse_group(pieces, [i], categorical))
                 except FileParseError as exc:
                     failures[pieces[i].key] = str(exc)
     if not frames:
         return pd.DataFrame({"_piece": [], "_line": []}, dtype="int64"), failures
-    return pd.concat(frames, ignore_index=True), failures
+    return _joined_tables(frames, categorical), failures
+
+
+def _joined_tables(frames: list[pd.DataFrame], categorical: Collection[str]) -> pd.DataFrame:
+    """The tables one after another; `categorical` columns stay categoricals (a plain
+    concat makes differing categories into Python objects), missing where a table has no
+    such column."""
+    if len(frames) == 1:
+        return frames[0]
+    joined = {}
+    for name in [c for c in categorical if any(c in frame for frame in frames)]:
+        parts = [_as_categorical(frame.pop(name)) if name in frame else None for frame in frames]
+        none = next(p for p in parts if p is not None).categories[:0]
+        joined[name] = union_categoricals(
+            [
+                pd.Categorical.from_codes(np.full(len(frame), -1), categories=none)
+                if part is None
+                else part
+                for part, frame in zip(parts, frames, strict=True)
+            ],
+            ignore_order=True,
+        )
+    table = pd.concat(frames, ignore_index=True)
+    return table.assign(**joined) if joined else table
+
+
+def _as_categorical(column: pd.Series) -> pd.Categorical:
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        return column.array
+    return pd.Categorical(column)
 
 
 def read_table(source: DataSource, key: str) -> tuple[pd.DataFrame, Piece]:
@@ -176,7 +215,9 @@ def one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
 
-def _parse_group(pieces: list[Piece], members: list[int]) -> pd.DataFrame:
+def _parse_group(
+    pieces: list[Piece], members: list[int], categorical: Collection[str]
+) -> pd.DataFrame:
     """The members' records as one table. Their bodies are handed over to one joined text
     while it parses (not held twice), and given back if it fails, for one-by-one retries."""
     first = pieces[members[0]]
@@ -185,7 +226,7 @@ def _parse_group(pieces: list[Piece], members: list[int]) -> pd.DataFrame:
     for i in members:
         pieces[i].body = b""
     try:
-        table = _parse_text(text, pieces, members)
+        table = _parse_text(text, pieces, members, categorical)
     except FileParseError:
         for i, start, end in zip(members, sizes[:-1], sizes[1:], strict=True):
             pieces[i].body = text[start:end]
@@ -193,10 +234,15 @@ def _parse_group(pieces: list[Piece], members: list[int]) -> pd.DataFrame:
     return table
 
 
-def _parse_text(text: bytes, pieces: list[Piece], members: list[int]) -> pd.DataFrame:
+def _parse_text(
+    text: bytes, pieces: list[Piece], members: list[int], categorical: Collection[str]
+) -> pd.DataFrame:
     first = pieces[members[0]]
     plain = all(pieces[i].plain for i in members)
-    table = _read_plain(text, len(first.names)) if plain else None
+    table = None
+    if plain:
+        coded = [i for i, name in enumerate(first.names) if name in categorical]
+        table = _read_plain(text, len(first.names), coded)
     if table is None:
         try:
             table = pd.read_csv(io.BytesIO(text), dtype=str, keep_default_na=False, index_col=False)
@@ -211,20 +257,22 @@ def _parse_text(text: bytes, pieces: list[Piece], members: list[int]) -> pd.Data
     return table
 
 
-def _read_plain(text: bytes, width: int) -> pd.DataFrame | None:
+def _read_plain(text: bytes, width: int, categorical: list[int]) -> pd.DataFrame | None:
     """Plain CSV (no quotes, blank lines or lone CRs) as strings, parsed by Arrow.
 
     On such text Arrow and pandas' parser split fields identically, and Arrow makes its
     strings without a Python object per cell (several times faster, a fraction of the
-    memory). None when Arrow refuses the text: pandas' parser then decides and reports.
+    memory); the columns at the `categorical` positions it dictionary-encodes as it reads.
+    None when Arrow refuses the text: pandas' parser then decides and reports.
     """
     names = [f"c{i}" for i in range(width)]  # the real names may repeat "" or clash
+    types = {n: _DICTIONARY if i in categorical else pa.large_string() for i, n in enumerate(names)}
     try:
         table = pa_csv.read_csv(
             pa.py_buffer(text),
             read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1),
             convert_options=pa_csv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.large_string()),
+                column_types=types,
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),

@@ -184,7 +184,7 @@ class _Batch:
                 self.headers.setdefault(names, len(self.headers))
             piece.lines += offset
             piece.bad_lines += offset
-            table, failures = parse_pieces([piece])  # hands the text's body over
+            table, failures = parse_pieces([piece], SENSOR_VALUE_COLUMNS)  # hands the body over
             if failures:
                 self.failed.append(((names, position), key, failures[key]))
                 texts.clear()
@@ -218,7 +218,9 @@ class _Batch:
         if not batch:
             return
         run = self.run
-        table, failures = parse_pieces([p for p, _ in batch])  # hands the bodies over
+        # Hands the bodies over; values come as categoricals (clean_values judges each
+        # distinct text once).
+        table, failures = parse_pieces([p for p, _ in batch], SENSOR_VALUE_COLUMNS)
         position = run.accounting.files_read + len(self.failed)
         for i, (piece, _) in enumerate(batch):
             if piece.key in failures:
@@ -379,10 +381,11 @@ def _account_files(pieces: list[Piece], run: Findings) -> None:
 
 
 def _sensor_rows(table: pd.DataFrame, opened: list[tuple[Piece, str]]) -> pd.DataFrame:
-    """The contract's columns as strings (absent = NaN) plus _file, _line and _folder."""
+    """The contract's columns as text (absent = NaN) plus _file, _line and _folder."""
     raw = table.reindex(columns=[*SENSOR_COLUMNS_KNOWN, "_line"])
-    text = list(SENSOR_COLUMNS_KNOWN)
-    raw[text] = raw[text].astype(str)  # a column absent from every file: all-NaN strings
+    # A column absent from every file: all-NaN strings. Categoricals stay as they are.
+    text = [c for c in SENSOR_COLUMNS_KNOWN if not isinstance(raw[c].dtype, pd.CategoricalDtype)]
+    raw[text] = raw[text].astype(str)
     codes = table["_piece"].to_numpy("int64")
     keys = [p.key for p, _ in opened]
     raw["_file"] = pd.Categorical.from_codes(codes, categories=keys)
