@@ -107,10 +107,9 @@ def parse_timestamps(
     """
     farm = raw["farm_id"].str.strip()
     text = raw["timestamp"].str.strip()
-    stamps = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
-    naive = ~text.str.contains(_OFFSET_RE, regex=True).fillna(False)
+    stamps, naive = _utc_stamps(text)
     folder = raw["_folder"].astype("category")  # no copy when ingestion made it one
-    local = naive.to_numpy(bool) & stamps.notna().to_numpy()
+    local = naive & stamps.notna().to_numpy()
     stamps, unplaceable = _place_local_times(stamps, folder, local, timezones)
     # Codes, not strings: a farm_id that names no folder gets -1, so it cannot match.
     codes, uniques = pd.factorize(farm)  # Arrow's hashing: no Python string per row
@@ -137,6 +136,43 @@ def parse_timestamps(
     kept = stamps.mask(failed).astype("datetime64[ns, UTC]")
     checked = raw.assign(farm_id=farm, timestamp=kept)
     return checked, failed.to_numpy(), found
+
+
+def _utc_stamps(text: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """Stripped stamps as UTC instants (NaT where unreadable), and which were naive (no
+    offset: local time to place, or UTC)."""
+    strict = _strict_stamps(text)
+    if strict is not None:
+        return strict
+    stamps = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+    naive = ~text.str.contains(_OFFSET_RE, regex=True).fillna(False)
+    return stamps, naive.to_numpy(bool)
+
+
+def _strict_stamps(text: pd.Series) -> tuple[pd.Series, np.ndarray] | None:
+    """The common case, every stamp `YYYY-MM-DDThh:mm:ss` with or without a final `Z`,
+    read by Arrow's ISO 8601 parser: the same instants as pandas' parser, several times
+    faster (its pattern check for an offset alone costs more). None for anything else,
+    including a stamp that is not a real date or time, or one outside datetime64[ns]."""
+    if getattr(text.dtype, "storage", None) != "pyarrow" or text.hasnans:
+        return None
+    strings = pa.array(text.array)
+    length = pc.binary_length(strings)
+    shortest, longest = pc.min_max(length).values()
+    if not (19 <= (shortest.as_py() or 0) <= (longest.as_py() or 0) <= 20):
+        return None
+    naive = pc.equal(length, 19)
+    if not pc.all(pc.or_(naive, pc.ends_with(strings, "Z"))).as_py():
+        return None
+    if longest.as_py() == 20:
+        strings = pc.utf8_slice_codeunits(strings, 0, 19)
+    try:  # seconds first: a year outside datetime64[ns] fails the second cast
+        seconds = pc.cast(strings, pa.timestamp("s"))
+        instants = pc.cast(seconds, pa.timestamp("ns")).to_numpy()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    stamps = pd.Series(instants, index=text.index).dt.tz_localize("UTC")
+    return stamps, naive.to_numpy(zero_copy_only=False)
 
 
 def _place_local_times(
