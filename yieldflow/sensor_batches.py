@@ -15,6 +15,7 @@ import ctypes
 import os
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -50,6 +51,24 @@ except (OSError, AttributeError):
     _MALLOC_TRIM = None
 
 
+@contextmanager
+def _system_allocator() -> Iterator[None]:
+    """Arrow allocates from the C library's malloc while sensor files are checked.
+
+    Its default, mimalloc, keeps the pages a thread freed in that thread's heap, and
+    Arrow's CSV threads parse every batch: checked batches stayed resident, 0.7x the
+    readings at 1M rows. glibc's malloc hands them back (see _release_freed_memory), and
+    was as fast (benchmarks/findings.md). The pool is process-wide, so it is restored.
+    """
+    previous = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(previous)
+
+
+@_system_allocator()
 def load_readings(source, sensors, timezones, now, run: Findings) -> pd.DataFrame:
     """The readings of every sensor file, checked, deduplicated and sorted by farm and
     time; the findings go to `run`. Batches are merged in their order, so the result does

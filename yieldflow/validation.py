@@ -106,8 +106,7 @@ def parse_timestamps(
     once the values are numbers: filtering the strings here would copy every column.
     """
     farm = raw["farm_id"].str.strip()
-    text = raw["timestamp"].str.strip()
-    stamps, naive = _utc_stamps(text)
+    stamps, naive, blank = _utc_stamps(raw["timestamp"])
     folder = raw["_folder"].astype("category")  # no copy when ingestion made it one
     local = naive & stamps.notna().to_numpy()
     stamps, unplaceable = _place_local_times(stamps, folder, local, timezones)
@@ -121,7 +120,7 @@ def parse_timestamps(
             "farm_id",
             "farm_id does not match its folder",
         ),
-        (text == "", "timestamp", "missing timestamp"),
+        (pd.Series(blank, index=raw.index), "timestamp", "missing timestamp"),
         (
             pd.Series(unplaceable, index=raw.index),
             "timestamp",
@@ -138,22 +137,24 @@ def parse_timestamps(
     return checked, failed.to_numpy(), found
 
 
-def _utc_stamps(text: pd.Series) -> tuple[pd.Series, np.ndarray]:
-    """Stripped stamps as UTC instants (NaT where unreadable), and which were naive (no
-    offset: local time to place, or UTC)."""
-    strict = _strict_stamps(text)
+def _utc_stamps(raw: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """Stamps as written, read as UTC instants (NaT where unreadable); which were naive
+    (no offset: local time to place, or UTC) and which were blank."""
+    strict = _strict_stamps(raw)  # a strict stamp has no space around it to strip
     if strict is not None:
-        return strict
+        return *strict, np.zeros(len(raw), dtype=bool)
+    text = raw.str.strip()
     stamps = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
     naive = ~text.str.contains(_OFFSET_RE, regex=True).fillna(False)
-    return stamps, naive.to_numpy(bool)
+    return stamps, naive.to_numpy(bool), text.eq("").fillna(False).to_numpy(bool)
 
 
 def _strict_stamps(text: pd.Series) -> tuple[pd.Series, np.ndarray] | None:
     """The common case, every stamp `YYYY-MM-DDThh:mm:ss` with or without a final `Z`,
     read by Arrow's ISO 8601 parser: the same instants as pandas' parser, several times
     faster (its pattern check for an offset alone costs more). None for anything else,
-    including a stamp that is not a real date or time, or one outside datetime64[ns]."""
+    including a stamp that is not a real date or time, one outside datetime64[ns], and
+    one with spaces around it (Arrow's parser takes none)."""
     if getattr(text.dtype, "storage", None) != "pyarrow" or text.hasnans:
         return None
     strings = pa.array(text.array)
