@@ -40,6 +40,10 @@ _BLANK_LINES = (
 _DICTIONARY = pa.dictionary(pa.int32(), pa.string())
 
 
+_SPACE_OR_NEWLINE = np.zeros(256, dtype=bool)  # by byte value: " ", "\t", "\r", "\n"
+_SPACE_OR_NEWLINE[list(b" \t\r\n")] = True
+
+
 class FileParseError(Exception):
     """A file that cannot be parsed at all; the message is the one-line reason."""
 
@@ -285,14 +289,15 @@ def _read_plain(text: bytes, width: int, categorical: list[int]) -> pd.DataFrame
 def _csv_piece(key: str, data: bytes) -> Piece:
     """Check a CSV file's bytes and split them into header, good records and bad records."""
     data = data.removeprefix(codecs.BOM_UTF8)
-    if not data.strip():
+    if not data or data.isspace():  # bytes.strip() would copy the file
         raise FileParseError("empty file")
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):  # also UTF-32's BOMs
         raise FileParseError("not UTF-8 text (UTF-16 byte order mark); export the file as UTF-8")
     if b"\x00" in data:
         raise FileParseError("binary content (NUL bytes): not a CSV text file")
     try:
-        data.decode("utf-8")
+        if not data.isascii():  # isascii makes no copy of the file as a str
+            data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise FileParseError(
             f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
@@ -300,8 +305,9 @@ def _csv_piece(key: str, data: bytes) -> Piece:
         ) from None
     if b"\r" in data and b"\n" not in data:
         raise FileParseError("lines end in CR only (old Mac format); export with LF or CRLF")
-    blank = _blank_lines(data)
-    starts, ends, fields, lines = _records(data, blank)  # record 0 is the header
+    breaks = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))
+    blank = _blank_lines(data, breaks)
+    starts, ends, fields, lines = _records(data, blank, breaks)  # record 0 is the header
     header = data[starts[0] : ends[0]]
     try:
         names = [n.strip() for n in next(csv.reader(io.StringIO(header.decode())))]
@@ -329,27 +335,34 @@ def _csv_piece(key: str, data: bytes) -> Piece:
     return piece
 
 
-def _records(data: bytes, blank: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _records(
+    data: bytes, blank: bool, breaks: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Non-blank CSV records: byte start, byte end, field count, first physical line.
 
-    Quote aware (a newline or comma inside quotes does not count); the cheaper path for
-    files without quotes or blank lines matters when there are thousands of small files.
+    `breaks` are the positions of every newline. Quote aware (a newline or comma inside
+    quotes does not count); the cheaper path for files without quotes or blank lines
+    matters when there are thousands of small files.
     """
     b = np.frombuffer(data, dtype=np.uint8)
-    newline = b == ord("\n")
-    breaks, commas = np.flatnonzero(newline), np.flatnonzero(b == ord(","))
+    comma = b == ord(",")
     lines = None if b'"' in data else np.arange(1, breaks.size + 2)
     if lines is None:
         quotes = b == ord('"')
         quoted = np.bitwise_xor.accumulate(quotes.view(np.uint8)).view(bool)
         if quoted[-1]:  # the rest of the file would vanish into one field
-            line = np.count_nonzero(newline[: np.flatnonzero(quotes)[-1]]) + 1
+            line = np.searchsorted(breaks, np.flatnonzero(quotes)[-1]) + 1
             raise FileParseError(f"unterminated quoted field starting on line {line}")
         lines = np.concatenate(([1], np.flatnonzero(~quoted[breaks]) + 2))
-        breaks, commas = breaks[~quoted[breaks]], commas[~quoted[commas]]
+        breaks = breaks[~quoted[breaks]]
+        comma &= ~quoted
     starts = np.concatenate(([0], breaks + 1))
     ends = np.concatenate((breaks, [b.size]))
-    fields = np.diff(np.searchsorted(commas, ends), prepend=0) + 1
+    # Commas per record, counted run by run; a start at the very end (after a final
+    # newline) begins the empty tail, which is never used.
+    inside = starts[starts < b.size]
+    fields = np.ones(starts.size, dtype=np.int64)
+    fields[: inside.size] += np.add.reduceat(comma, inside, dtype=np.int64)
     if blank:  # whitespace-only lines (_blank_lines) are not records
         ink = np.flatnonzero((b != 32) & (b != 9) & (b != 13) & (b != 10))
         used = np.searchsorted(ink, ends) > np.searchsorted(ink, starts)
@@ -358,15 +371,20 @@ def _records(data: bytes, blank: bool) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return starts[used], ends[used], fields[used], lines[used]
 
 
-def _blank_lines(data: bytes) -> bool:
+def _blank_lines(data: bytes, breaks: np.ndarray | None = None) -> bool:
     """Whether a line holds only whitespace (_BLANK_LINES), with cheap tests first.
 
-    A blank line inside needs a newline followed by a newline or whitespace (a substring
-    test, far faster than the regex); one at the end is found from the end backwards
-    (a search for the end anchor would scan the whole file).
+    A blank line inside needs a newline followed by a newline or whitespace: the bytes
+    after the newlines (at `breaks`, found if not given) are looked up before the regex
+    runs; one at the end is found from the end backwards (a search for the end anchor
+    would scan the whole file).
     """
     inner, first, last = _BLANK_LINES
-    if any(pair in data for pair in (b"\n\n", b"\n ", b"\n\t", b"\n\r")) and inner(data):
+    b = np.frombuffer(data, dtype=np.uint8)
+    if breaks is None:
+        breaks = np.flatnonzero(b == ord("\n"))
+    after = b[breaks[breaks < b.size - 1] + 1]
+    if _SPACE_OR_NEWLINE[after].any() and inner(data):
         return True
     if first(data):
         return True
