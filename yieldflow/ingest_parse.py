@@ -1,13 +1,13 @@
 """Parsing for ingestion: files' bytes -> one table of strings with `_piece` and `_line`.
 
-Every cell stays text so a bad value can be reported exactly as written (columns asked for
-as `categorical` come as categoricals of that text: readings repeat a few thousand distinct
-values, so each is stored and judged once). CSV must be UTF-8
-with a header row; Parquet becomes the same string table, so one set of rules in
-yieldflow.validation serves both. Each file is checked on its own (encoding, header, field
-count per record, all vectorised over its bytes), then CSV files that share a header are
-parsed in a single read_csv call: exports split per day mean thousands of small files, and
-per-call overhead, not parsing, would otherwise dominate.
+Every cell stays text so a bad value can be reported exactly as written; columns asked for
+as `categorical` come as categoricals of that text (readings repeat a few thousand distinct
+values, so each is stored and judged once). CSV must be UTF-8 with a header row; Parquet
+becomes the same string table, so one set of rules in yieldflow.validation serves both.
+Each file is checked on its own (encoding, header, field count per record, all vectorised
+over its bytes), then CSV files that share a header are parsed in a single read_csv call:
+exports split per day mean thousands of small files, and per-call overhead, not parsing,
+would otherwise dominate.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The contract's rules as vectorised checks on string tables (see docs/data-contract.md).
 
-Each check takes columns exactly as read (strings, so raw values can be reported), returns
-the cleaned data and a quarantine table, and never loops over rows in Python: ingestion of
-a few hundred thousand readings must stay around a second.
+Each check takes columns exactly as read (text: strings, or categoricals of the strings
+for sensor values, so raw values can be reported), returns the cleaned data and a
+quarantine table, and never loops over rows in Python: ingestion of a few hundred thousand
+readings must stay around a second.
 
 Quarantine tables always have QUARANTINE_COLUMNS. `line` is the 1-based physical line in a
 CSV file (header = 1), the 1-based row number in a Parquet file, 0 for file-level entries.
@@ -100,7 +101,7 @@ def parse_timestamps(
 ) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
     """Check farm_id and timestamp of every row; bad rows leave whole (scope "row").
 
-    `raw` has the sensor columns as strings plus `_file`, `_line` and `_folder`. Naive
+    `raw` has the sensor columns as text plus `_file`, `_line` and `_folder`. Naive
     timestamps are read in the farm's timezone from `timezones` (else UTC); local times that
     a DST change makes ambiguous or impossible cannot be placed, so those rows leave too.
     Returns every row (farm_id stripped, timestamp as datetime64[ns, UTC]), the mask of the
