@@ -212,7 +212,6 @@ class _Batch:
                 return
             bad = bad_records([piece])
             rows, entries = self._typed_rows(table, [(piece, folder)])
-            _release_freed_memory()  # the text's strings: the next text reuses the pages
             typed += rows
             found += [bad, *entries]
             rows_read += len(bad) + sum(len(e) for e in entries[:1]) + sum(map(len, rows))
