@@ -1,8 +1,9 @@
 """The fast paths of sensor checking give what the general ones give.
 
-Sensor values are read as categoricals of their text and timestamps of the common shape by
-Arrow's ISO 8601 parser; both are only faster ways to the same table and quarantine, so
-each is compared here with the general path on cases at its edges.
+Sensor values are read as categoricals of their text, timestamps of the common shape by
+Arrow's ISO 8601 parser, and the field counts of plain CSV are left to Arrow until it
+refuses a text; each is only a faster way to the same table and quarantine, so each is
+compared here with the general path on cases at its edges.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 
 from yieldflow import sensor_batches
 from yieldflow.contract import SENSOR_VALUE_COLUMNS
-from yieldflow.ingest_parse import parse_pieces, piece_from_bytes
+from yieldflow.ingest_parse import parse_pieces, piece_from_bytes, split_records
 from yieldflow.validation import _OFFSET_RE, _strict_stamps, _utc_stamps, clean_values
 
 STRICT = ["2024-05-01T00:00:00Z", "2024-02-29T23:59:59", "1999-12-31 12:30:45"]
@@ -135,3 +136,69 @@ def test_batches_use_the_system_allocator_and_restore_the_default():
     with sensor_batches._system_allocator():
         assert pa.default_memory_pool().backend_name == "system"
     assert pa.default_memory_pool().backend_name == before
+
+
+PLAIN = (
+    b"farm_id,timestamp,air_temp_c\n"
+    b"F1,2024-05-01T00:00:00,1.5\n"
+    b"F1,2024-05-01T00:15:00,2.5,9\n"  # one field too many
+    b"F1,2024-05-01T00:30:00\n"  # one too few
+    b"F1\n"  # one field
+    b"F1,2024-05-01T00:45:00,3.5\n"
+    b"F1,2024-05-01T01:00:00,4.5,,\n"
+    b"F1,2024-05-01T01:15:00,5.5"  # no final newline
+)
+
+
+def _parsed(data: bytes) -> tuple[pd.DataFrame, list[int], list[str]]:
+    piece = piece_from_bytes("sensors/F1/a.csv", data)
+    table, failures = parse_pieces([piece])
+    assert not failures
+    return table.drop(columns="_piece"), piece.bad_lines.tolist(), piece.bad_text
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"])
+def test_plain_files_set_aside_the_same_bad_records_as_quoted_ones(newline):
+    """A quote sends a file through the eager field count (_records); without one, Arrow
+    counts and check_fields runs only once it refuses. Same rows, lines and bad text."""
+    plain = PLAIN.replace(b"\n", newline)
+    quoted = plain.replace(b"00:00,1.5", b'00:00,"1.5"')
+    assert piece_from_bytes("k", plain).fields_checked is False
+    assert piece_from_bytes("k", quoted).fields_checked is True
+    table, bad_lines, bad_text = _parsed(plain)
+    expected_table, expected_lines, expected_text = _parsed(quoted)
+    pd.testing.assert_frame_equal(table, expected_table)
+    assert bad_lines == expected_lines == [3, 4, 5, 7]
+    assert bad_text == expected_text
+    assert table["_line"].tolist() == [2, 6, 8]
+
+
+def test_a_good_plain_file_is_never_counted_field_by_field(monkeypatch):
+    """The saving itself: Arrow's parse stands for the field count of a clean file."""
+    from yieldflow import ingest_parse
+
+    def counted(*args):
+        raise AssertionError("fields counted for a clean plain file")
+
+    monkeypatch.setattr(ingest_parse, "_records", counted)
+    good = b"\n".join(line for line in PLAIN.split(b"\n") if line.count(b",") == 2)
+    table, bad_lines, _ = _parsed(good)
+    assert bad_lines == [] and table["_line"].tolist() == [2, 3, 4]
+
+
+def test_a_streamed_file_sets_aside_bad_records_in_every_text():
+    """split_records' texts carry their line offset into the late field count."""
+    rows = [f"F1,2024-05-01T{h:02d}:{m:02d}:00,{h}.{m}" for h in range(24) for m in (0, 30)]
+    rows[5] += ",9"
+    rows[40] = "F1"
+    data = ("farm_id,timestamp,air_temp_c\n" + "\n".join(rows) + "\n").encode()
+    texts = split_records(data, 300)
+    assert texts is not None and len(texts) > 3
+    bad = []
+    for text, offset in texts:
+        piece = piece_from_bytes("k", text)
+        piece.lines += offset
+        piece.bad_lines += offset
+        parse_pieces([piece])
+        bad += piece.bad_lines.tolist()
+    assert bad == [7, 42]  # rows 5 and 40 are lines 7 and 42 of the file

@@ -7,7 +7,9 @@ becomes the same string table, so one set of rules in yieldflow.validation serve
 Each file is checked on its own (encoding, header, field count per record, all vectorised
 over its bytes), then CSV files that share a header are parsed in a single read_csv call:
 exports split per day mean thousands of small files, and per-call overhead, not parsing,
-would otherwise dominate.
+would otherwise dominate. In plain CSV (no quotes, blank lines or lone CRs) a record is a
+line, and Arrow's parser refuses any record with the wrong number of fields, so those are
+only counted, and set aside, once Arrow has refused a text (check_fields).
 """
 
 from __future__ import annotations
@@ -48,6 +50,10 @@ class FileParseError(Exception):
     """A file that cannot be parsed at all; the message is the one-line reason."""
 
 
+class _FieldsUnchecked(Exception):
+    """Arrow refused a text whose pieces' field counts were not checked yet."""
+
+
 @dataclass
 class Piece:
     """One checked file, ready to parse: its header, good records and their line numbers.
@@ -66,6 +72,9 @@ class Piece:
     bad_lines: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="int64"))
     bad_text: list[str] = field(default_factory=list)
     plain: bool = False  # CSV without quotes, blank lines or lone CRs (see _read_plain)
+    # A plain piece's field counts are left to Arrow, which refuses a record with too few
+    # or too many; only then are they counted (check_fields) and the bad ones set aside.
+    fields_checked: bool = True
 
     @property
     def bad_reason(self) -> str:
@@ -230,12 +239,17 @@ def _parse_group(
     for i in members:
         pieces[i].body = b""
     try:
-        table = _parse_text(text, pieces, members, categorical)
-    except FileParseError:
+        return _parse_text(text, pieces, members, categorical)
+    except (FileParseError, _FieldsUnchecked) as exc:
         for i, start, end in zip(members, sizes[:-1], sizes[1:], strict=True):
             pieces[i].body = text[start:end]
-        raise
-    return table
+        if isinstance(exc, FileParseError):
+            raise
+    # Outside the except block, whose traceback would keep the joined text alive.
+    del text
+    for i in members:
+        check_fields(pieces[i])
+    return _parse_group(pieces, members, categorical)
 
 
 def _parse_text(
@@ -247,6 +261,8 @@ def _parse_text(
     if plain:
         coded = [i for i, name in enumerate(first.names) if name in categorical]
         table = _read_plain(text, len(first.names), coded)
+        if table is None and not all(pieces[i].fields_checked for i in members):
+            raise _FieldsUnchecked  # count them, set bad records aside, then try again
     if table is None:
         try:
             table = pd.read_csv(io.BytesIO(text), dtype=str, keep_default_na=False, index_col=False)
@@ -307,8 +323,58 @@ def _csv_piece(key: str, data: bytes) -> Piece:
         raise FileParseError("lines end in CR only (old Mac format); export with LF or CRLF")
     breaks = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == ord("\n"))
     blank = _blank_lines(data, breaks)
+    lone_cr = b"\r" in data and data.count(b"\r") != data.count(b"\r\n")
+    if not (blank or lone_cr or b'"' in data):
+        return _plain_piece(key, data, breaks)
     starts, ends, fields, lines = _records(data, blank, breaks)  # record 0 is the header
     header = data[starts[0] : ends[0]]
+    names = _header_names(header)
+    good = fields == len(names)
+    good[0] = False
+    bad = np.flatnonzero(~good)[1:]
+    body = _drop_records(data, starts[bad], ends[bad])[ends[0] + 1 :]  # bad ones follow it
+    if body and not body.endswith(b"\n"):
+        body += b"\n"
+    bad_text = _record_texts(data, starts[bad], ends[bad])
+    return Piece(key, names, lines[good], header + b"\n", body, None, lines[bad], bad_text)
+
+
+def _plain_piece(key: str, data: bytes, breaks: np.ndarray) -> Piece:
+    """A file without quotes, blank lines or lone CRs: a record is a line (header = line 1),
+    so its lines are known without splitting it; the field counts wait (check_fields)."""
+    end = breaks[0] if breaks.size else len(data)
+    names = _header_names(data[:end])
+    body = data[end + 1 :]
+    if body and not body.endswith(b"\n"):
+        body += b"\n"
+    records = breaks.size - 1 + (len(body) > 0 and not data.endswith(b"\n"))
+    lines = np.arange(2, max(records, 0) + 2)
+    return Piece(key, names, lines, data[:end] + b"\n", body, plain=True, fields_checked=False)
+
+
+def check_fields(piece: Piece) -> None:
+    """Set aside a plain piece's records with the wrong number of fields, as _csv_piece
+    does for other files: their lines and text go to bad_lines / bad_text, the rest stays."""
+    if piece.fields_checked:
+        return
+    body = piece.body  # whole records, each ending in a newline
+    if body:
+        breaks = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == ord("\n"))
+        starts, ends, fields, _ = _records(body, False, breaks)
+        if fields.size != piece.lines.size:
+            raise AssertionError(f"{piece.key}: {fields.size} records, {piece.lines.size} lines")
+        bad = np.flatnonzero(fields != len(piece.names))
+        if bad.size:
+            piece.bad_lines = piece.lines[bad]
+            piece.bad_text = _record_texts(body, starts[bad], ends[bad])
+            piece.lines = np.delete(piece.lines, bad)
+            piece.body = b""
+            piece.body = _drop_records(body, starts[bad], ends[bad])
+    piece.fields_checked = True
+
+
+def _header_names(header: bytes) -> list[str]:
+    """The column names of a header record; FileParseError when they cannot be used."""
     try:
         names = [n.strip() for n in next(csv.reader(io.StringIO(header.decode())))]
     except csv.Error as exc:
@@ -321,18 +387,12 @@ def _csv_piece(key: str, data: bytes) -> Piece:
     if len(set(names)) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
         raise FileParseError(f"duplicate column name(s): {', '.join(dupes)}")
-    good = fields == len(names)
-    good[0] = False
-    bad = np.flatnonzero(~good)[1:]
-    body = _drop_records(data, starts[bad], ends[bad])[ends[0] + 1 :]  # bad ones follow it
-    if body and not body.endswith(b"\n"):
-        body += b"\n"
-    bad_text = [data[starts[i] : ends[i]].decode().strip()[:200] for i in bad]
-    lone_cr = b"\r" in data and data.count(b"\r") != data.count(b"\r\n")
-    plain = not (blank or lone_cr or b'"' in data)
-    piece = Piece(key, names, lines[good], header + b"\n", body, None, lines[bad], bad_text)
-    piece.plain = plain
-    return piece
+    return names
+
+
+def _record_texts(data: bytes, starts: np.ndarray, ends: np.ndarray) -> list[str]:
+    """Malformed records as reported: decoded, stripped, at most 200 characters."""
+    return [data[s:e].decode().strip()[:200] for s, e in zip(starts, ends, strict=True)]
 
 
 def _records(
