@@ -9,6 +9,7 @@ compared here with the general path on cases at its edges.
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -202,3 +203,106 @@ def test_a_streamed_file_sets_aside_bad_records_in_every_text():
         parse_pieces([piece])
         bad += piece.bad_lines.tolist()
     assert bad == [7, 42]  # rows 5 and 40 are lines 7 and 42 of the file
+
+
+# Every spelling here reads as a float in Arrow's CSV parser, so a file of them takes
+# the float path; the text path must judge each the same (value, reason, raw text).
+FLOAT_SPELLINGS = [
+    "1.5", "1e1", "-0", "+2.5", ".5", "5.", "001.50", " 1.5", "1.5 ", "\t2",
+    "-9999", "-9999.0", "9999", "-999", "", "nan", "NaN", "-nan", "NAN", "inf", "-Infinity",
+    "150", "-61", "1e400", "1e-400", "4.9e-324", "0.1000000000000000055511151231257827",
+]  # fmt: skip
+
+
+def _spelling_dataset(
+    tmp_path, spellings: list[str], newline: str = "\n", b_cells: list[str] | None = None
+) -> Path:
+    """Sensor file a.csv has one spelling per row, in turn per value column; b.csv, with
+    only the required columns (another header, in the same batch), has `b_cells`."""
+    from yieldflow.contract import REQUIRED_SENSOR_COLUMNS
+
+    root = tmp_path / newline.encode().hex()
+    values = SENSOR_VALUE_COLUMNS
+    lines = ["farm_id,timestamp," + ",".join(values)]
+    for i, cell in enumerate(spellings):
+        stamp = pd.Timestamp("2024-05-01T00:00:00") + pd.Timedelta(minutes=15 * i)
+        farm = "farm_b" if i % 9 == 4 else "farm_a"  # some rows leave whole (wrong farm)
+        cells = [cell if j == i % len(values) else "5" for j in range(len(values))]
+        lines.append(f"{farm},{stamp:%Y-%m-%dT%H:%M:%S}," + ",".join(cells))
+    short = [c for c in lines[0].split(",") if c in REQUIRED_SENSOR_COLUMNS]  # optional absent
+    files = {
+        "harvests.csv": "farm_id,season,crop,planting_date,harvest_date,yield_t_ha\n"
+        "farm_a,2024,Maize,2024-03-01,2024-09-01,5.5\n",
+        "sensors/farm_a/a.csv": newline.join(lines) + newline,
+        "sensors/farm_a/b.csv": ",".join(short)
+        + newline
+        + "farm_a,2024-06-01T00:00:00,"
+        + ",".join(b_cells or spellings[: len(short) - 2])
+        + newline,
+    }
+    for key, content in files.items():
+        (root / key).parent.mkdir(parents=True, exist_ok=True)
+        (root / key).write_bytes(content.encode())
+    return root
+
+
+def _ingested_both_ways(root: Path, monkeypatch) -> tuple[object, object, list[bool]]:
+    from yieldflow.ingest import ingest_dataset
+    from yieldflow.ingest_parse import NotNumeric
+    from yieldflow.storage import LocalSource
+
+    now = pd.Timestamp("2025-01-01", tz="UTC")
+    took = []
+    parsed = sensor_batches._parsed
+
+    def spy(pieces):
+        result = parsed(pieces)
+        took.append(result[2] is not None)
+        return result
+
+    monkeypatch.setattr(sensor_batches, "_parsed", spy)
+    fast = ingest_dataset(LocalSource(root), now=now)
+    took_fast = list(took)
+
+    def refuse(pieces, numeric):
+        raise NotNumeric("forced")
+
+    monkeypatch.setattr(sensor_batches, "parse_numeric", refuse)
+    text = ingest_dataset(LocalSource(root), now=now)
+    return fast, text, took_fast
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_values_read_as_floats_are_judged_as_their_text_is(tmp_path, monkeypatch, newline):
+    root = _spelling_dataset(tmp_path, FLOAT_SPELLINGS, newline)
+    fast, text, took = _ingested_both_ways(root, monkeypatch)
+    assert took == [True]  # every file took the float path
+    pd.testing.assert_frame_equal(fast.readings, text.readings, check_exact=True)
+    pd.testing.assert_frame_equal(fast.quarantine, text.quarantine, check_exact=True)
+    assert fast.accounting == text.accounting
+    raw = fast.quarantine.groupby("reason")["raw_value"].agg(set)
+    assert raw["empty"] == {""}
+    assert raw["NaN"] == {"nan", "NaN", "NAN"}
+    assert raw["not a number"] == {"-nan"}  # NaN to Arrow, not "NaN" to the rules
+    assert raw["logger sentinel"] == {"-9999", "-9999.0", "9999"}  # "-999": a row that left
+    out_of_range = set().union(*raw[raw.index.str.startswith("out of range")])
+    assert {"inf", "-Infinity", "1e400", "150"} <= out_of_range
+
+
+def test_a_cell_that_is_no_number_sends_the_batch_to_the_text_path(tmp_path, monkeypatch):
+    root = _spelling_dataset(tmp_path, [*FLOAT_SPELLINGS[:6], "ERR", "0x10"])
+    fast, text, took = _ingested_both_ways(root, monkeypatch)
+    assert took == [False]
+    pd.testing.assert_frame_equal(fast.quarantine, text.quarantine, check_exact=True)
+    assert {"ERR", "0x10"} <= set(fast.quarantine["raw_value"])
+
+
+def test_a_bad_cell_in_a_later_header_gives_back_the_earlier_texts(tmp_path, monkeypatch):
+    """b.csv's header group fails after a.csv's was read as floats: a.csv's body is cut
+    back out of its parsed text (_give_back), and the text path reads both."""
+    root = _spelling_dataset(tmp_path, FLOAT_SPELLINGS, b_cells=["1.5", "ERR"])
+    fast, text, took = _ingested_both_ways(root, monkeypatch)
+    assert took == [False]
+    pd.testing.assert_frame_equal(fast.readings, text.readings, check_exact=True)
+    pd.testing.assert_frame_equal(fast.quarantine, text.quarantine, check_exact=True)
+    assert len(fast.readings) > len(FLOAT_SPELLINGS) // 2

@@ -2,8 +2,11 @@
 
 Every cell stays text so a bad value can be reported exactly as written; columns asked for
 as `categorical` come as categoricals of that text (readings repeat a few thousand distinct
-values, so each is stored and judged once). CSV must be UTF-8 with a header row; Parquet
-becomes the same string table, so one set of rules in yieldflow.validation serves both.
+values, so each is stored and judged once). parse_numeric reads plain CSV whose value
+cells are all numbers (or empty) as floats instead, and keeps the parsed text so that the
+few cells a check reports can still be quoted as written (CellText). CSV must be UTF-8
+with a header row; Parquet becomes the same string table, so one set of rules in
+yieldflow.validation serves both.
 Each file is checked on its own (encoding, header, field count per record, all vectorised
 over its bytes), then CSV files that share a header are parsed in a single read_csv call:
 exports split per day mean thousands of small files, and per-call overhead, not parsing,
@@ -52,6 +55,10 @@ class FileParseError(Exception):
 
 class _FieldsUnchecked(Exception):
     """Arrow refused a text whose pieces' field counts were not checked yet."""
+
+
+class _NotNumeric(Exception):
+    """A cell of a column asked for as numbers does not read as one."""
 
 
 @dataclass
@@ -161,11 +168,11 @@ def parse_pieces(
             groups[tuple(piece.names)].append(i)
     for members in groups.values():
         try:
-            frames.append(_parse_group(pieces, members, categorical))
+            frames.append(_parse_group(pieces, members, categorical)[0])
         except FileParseError:
             for i in members:
                 try:
-                    frames.append(_parse_group(pieces, [i], categorical))
+                    frames.append(_parse_group(pieces, [i], categorical)[0])
                 except FileParseError as exc:
                     failures[pieces[i].key] = str(exc)
     if not frames:
@@ -202,6 +209,77 @@ def _as_categorical(column: pd.Series) -> pd.Categorical:
     return pd.Categorical(column)
 
 
+def parse_numeric(pieces: list[Piece], numeric: Collection[str]) -> tuple[pd.DataFrame, CellText]:
+    """Plain CSV pieces as one table (as parse_pieces makes it) with the `numeric` columns
+    as float64, empty cells NaN, and the text behind every cell.
+
+    Logger exports are nearly all numbers: Arrow reads them straight into floats at half
+    the cost of text, and a check needs the text of the few cells it reports, which
+    CellText finds in the parsed text. Raises NotNumeric, the bodies given back, when a
+    piece is not plain CSV or a cell of a `numeric` column does not read as a number:
+    parse_pieces then reads everything as text, and reports what fails as usual.
+    """
+    if any(p.table is not None or not p.plain for p in pieces):
+        raise NotNumeric("not all plain CSV")
+    groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
+    for i, piece in enumerate(pieces):
+        groups[tuple(piece.names)].append(i)
+    parsed: list[tuple[list[int], pd.DataFrame, bytes]] = []
+    try:
+        for members in groups.values():
+            table, text = _parse_group(pieces, members, (), numeric)
+            parsed.append((members, table, text))
+    except (_NotNumeric, FileParseError) as exc:
+        for members, _, text in parsed:  # as they were: parse_pieces starts afresh
+            _give_back(pieces, members, text)
+        raise NotNumeric(str(exc) or "a cell is not a number") from None
+    cells = CellText([(text, pieces[m[0]].names, len(table)) for m, table, text in parsed])
+    if not parsed:
+        return pd.DataFrame({"_piece": [], "_line": []}, dtype="int64"), cells
+    return _joined_tables([table for _, table, _ in parsed], ()), cells
+
+
+class NotNumeric(Exception):
+    """parse_numeric cannot read these pieces (see there); parse them as text."""
+
+
+class CellText:
+    """The text of single cells of a table that parse_numeric read from plain CSV texts.
+
+    Each text gave the table's next rows, and in plain CSV a record is a line: row r of a
+    text's rows is its line r + 1 (the header is line 0). Newlines are found on the first
+    call that needs them.
+    """
+
+    def __init__(self, texts: list[tuple[bytes, list[str], int]]) -> None:
+        self.texts = texts  # (text, its column names, its rows)
+        self.firsts = np.cumsum([0, *(rows for _, _, rows in texts)])
+        self._breaks: dict[int, np.ndarray] = {}
+
+    def cells(self, column: str, rows: np.ndarray) -> list[str | None]:
+        """The cells of `column` at table rows `rows` (ascending), exactly as written;
+        None where the row's file has no such column."""
+        found: list[str | None] = []
+        cuts = np.searchsorted(rows, self.firsts[1:-1])
+        for at, ((text, names, _), part) in enumerate(
+            zip(self.texts, np.split(rows, cuts), strict=True)
+        ):
+            if column not in names:
+                found += [None] * part.size
+                continue
+            if not part.size:
+                continue
+            if at not in self._breaks:
+                self._breaks[at] = np.flatnonzero(np.frombuffer(text, dtype=np.uint8) == 10)
+            field, breaks, local = names.index(column), self._breaks[at], part - self.firsts[at]
+            for start, end in zip(
+                (breaks[local] + 1).tolist(), breaks[local + 1].tolist(), strict=True
+            ):
+                line = text[start:end].removesuffix(b"\r")
+                found.append(line.split(b",")[field].decode())
+        return found
+
+
 def read_table(source: DataSource, key: str) -> tuple[pd.DataFrame, Piece]:
     """One file as a string table (with `_line`), and its piece (for the bad records)."""
     piece = open_piece(source, key)
@@ -229,40 +307,63 @@ def one_line(exc: BaseException) -> str:
 
 
 def _parse_group(
-    pieces: list[Piece], members: list[int], categorical: Collection[str]
-) -> pd.DataFrame:
-    """The members' records as one table. Their bodies are handed over to one joined text
-    while it parses (not held twice), and given back if it fails, for one-by-one retries."""
+    pieces: list[Piece],
+    members: list[int],
+    categorical: Collection[str],
+    numeric: Collection[str] = (),
+) -> tuple[pd.DataFrame, bytes]:
+    """The members' records as one table, and the text it was read from. Their bodies are
+    handed over to that joined text while it parses (not held twice), and given back if it
+    fails, for one-by-one retries."""
     first = pieces[members[0]]
     sizes = np.cumsum([len(first.header), *(len(pieces[i].body) for i in members)])
     text = b"".join([first.header, *(pieces[i].body for i in members)])
     for i in members:
         pieces[i].body = b""
     try:
-        return _parse_text(text, pieces, members, categorical)
-    except (FileParseError, _FieldsUnchecked) as exc:
-        for i, start, end in zip(members, sizes[:-1], sizes[1:], strict=True):
-            pieces[i].body = text[start:end]
-        if isinstance(exc, FileParseError):
+        return _parse_text(text, pieces, members, categorical, numeric), text
+    except (FileParseError, _NotNumeric, _FieldsUnchecked) as exc:
+        _give_back(pieces, members, text, sizes)
+        if not isinstance(exc, _FieldsUnchecked):
             raise
     # Outside the except block, whose traceback would keep the joined text alive.
     del text
     for i in members:
         check_fields(pieces[i])
-    return _parse_group(pieces, members, categorical)
+    return _parse_group(pieces, members, categorical, numeric)
+
+
+def _give_back(
+    pieces: list[Piece], members: list[int], text: bytes, sizes: np.ndarray | None = None
+) -> None:
+    """Each member's body back from the text _parse_group joined them into. Without the
+    `sizes` of header and bodies, they are counted: a body's records are its lines."""
+    if sizes is None:
+        breaks = np.flatnonzero(np.frombuffer(text, dtype=np.uint8) == 10)
+        records = np.cumsum([0, *(len(pieces[i].lines) for i in members)])
+        sizes = np.append(breaks[records[:-1]], len(text) - 1) + 1
+    for i, start, end in zip(members, sizes[:-1], sizes[1:], strict=True):
+        pieces[i].body = text[start:end]
 
 
 def _parse_text(
-    text: bytes, pieces: list[Piece], members: list[int], categorical: Collection[str]
+    text: bytes,
+    pieces: list[Piece],
+    members: list[int],
+    categorical: Collection[str],
+    numeric: Collection[str] = (),
 ) -> pd.DataFrame:
     first = pieces[members[0]]
     plain = all(pieces[i].plain for i in members)
     table = None
     if plain:
         coded = [i for i, name in enumerate(first.names) if name in categorical]
-        table = _read_plain(text, len(first.names), coded)
+        floats = [i for i, name in enumerate(first.names) if name in numeric]
+        table = _read_plain(text, len(first.names), coded, floats)
         if table is None and not all(pieces[i].fields_checked for i in members):
             raise _FieldsUnchecked  # count them, set bad records aside, then try again
+        if table is None and numeric:
+            raise _NotNumeric
     if table is None:
         try:
             table = pd.read_csv(io.BytesIO(text), dtype=str, keep_default_na=False, index_col=False)
@@ -277,22 +378,29 @@ def _parse_text(
     return table
 
 
-def _read_plain(text: bytes, width: int, categorical: list[int]) -> pd.DataFrame | None:
+def _read_plain(
+    text: bytes, width: int, categorical: list[int], floats: Collection[int] = ()
+) -> pd.DataFrame | None:
     """Plain CSV (no quotes, blank lines or lone CRs) as strings, parsed by Arrow.
 
     On such text Arrow and pandas' parser split fields identically, and Arrow makes its
     strings without a Python object per cell (several times faster, a fraction of the
-    memory); the columns at the `categorical` positions it dictionary-encodes as it reads.
-    None when Arrow refuses the text: pandas' parser then decides and reports.
+    memory); the columns at the `categorical` positions it dictionary-encodes as it reads,
+    those at `floats` it reads as float64 (an empty cell is NaN). None when Arrow refuses
+    the text: pandas' parser then decides and reports.
     """
     names = [f"c{i}" for i in range(width)]  # the real names may repeat "" or clash
-    types = {n: _DICTIONARY if i in categorical else pa.large_string() for i, n in enumerate(names)}
+    types = {
+        n: pa.float64() if i in floats else _DICTIONARY if i in categorical else pa.large_string()
+        for i, n in enumerate(names)
+    }
     try:
         table = pa_csv.read_csv(
             pa.py_buffer(text),
             read_options=pa_csv.ReadOptions(column_names=names, skip_rows=1),
             convert_options=pa_csv.ConvertOptions(
                 column_types=types,
+                null_values=[""],  # for the floats: only an empty cell is missing
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),

@@ -26,9 +26,12 @@ from yieldflow import validation as v
 from yieldflow.concurrency import ordered_map
 from yieldflow.contract import REQUIRED_SENSOR_COLUMNS, SENSOR_VALUE_COLUMNS, SENSORS_DIR
 from yieldflow.ingest_parse import (
+    CellText,
     FileParseError,
+    NotNumeric,
     Piece,
     check_columns,
+    parse_numeric,
     parse_pieces,
     piece_from_bytes,
     split_records,
@@ -205,13 +208,14 @@ class _Batch:
                 self.headers.setdefault(names, len(self.headers))
             piece.lines += offset
             piece.bad_lines += offset
-            table, failures = parse_pieces([piece], SENSOR_VALUE_COLUMNS)  # hands the body over
+            table, failures, cells = _parsed([piece])  # hands the body over
             if failures:
                 self.failed.append(((names, position), key, failures[key]))
                 texts.clear()
                 return
             bad = bad_records([piece])
-            rows, entries = self._typed_rows(table, [(piece, folder)])
+            rows, entries = self._typed_rows(table, [(piece, folder)], cells)
+            del cells
             typed += rows
             found += [bad, *entries]
             rows_read += len(bad) + sum(len(e) for e in entries[:1]) + sum(map(len, rows))
@@ -238,9 +242,7 @@ class _Batch:
         if not batch:
             return
         run = self.run
-        # Hands the bodies over; values come as categoricals (clean_values judges each
-        # distinct text once).
-        table, failures = parse_pieces([p for p, _ in batch], SENSOR_VALUE_COLUMNS)
+        table, failures, cells = _parsed([p for p, _ in batch])  # hands the bodies over
         position = run.accounting.files_read + len(self.failed)
         for i, (piece, _) in enumerate(batch):
             if piece.key in failures:
@@ -250,27 +252,44 @@ class _Batch:
         _account_files([p for p, _ in usable], run)
         if not usable:
             return
-        rows, (found, values_found) = self._typed_rows(table, batch)
+        rows, (found, values_found) = self._typed_rows(table, batch, cells)
+        del cells
         run.found += [found, values_found]
         run.accounting.rows_read += len(found) + sum(map(len, rows))
         run.accounting.rows_quarantined += len(found)
         run.accounting.readings_nulled += len(values_found)
         self.typed += rows
 
-    def _typed_rows(self, table, batch) -> tuple[list[pd.DataFrame], list[pd.DataFrame]]:
+    def _typed_rows(
+        self, table, batch, cells: CellText | None
+    ) -> tuple[list[pd.DataFrame], list[pd.DataFrame]]:
         """Parsed rows checked one by one: the survivors, typed, with the columns that
         duplicate resolution needs (at most one frame), and the (row, value) entries."""
-        raw = _sensor_rows(table, batch)
+        raw = _sensor_rows(table, batch, floats=cells is not None)
         del table  # peak memory: each stage's input is released once the next one has it
         _release_freed_memory()  # Arrow's parse leaves ~3x the batch's text freed but held
         checked, failed, found = v.parse_timestamps(raw, self.timezones, self.now)
         del raw
-        rows, values_found = v.clean_values(checked, keep=~failed)
+        rows, values_found = v.clean_values(checked, keep=~failed, text=cells)
         del checked
         if failed.any():  # the rows that left whole go once their values are numbers
             rows = rows[~failed]
         rows = rows.drop(columns="_folder")  # checked: only duplicates are left to resolve
         return ([rows] if len(rows) else []), [found, values_found]
+
+
+def _parsed(pieces: list[Piece]) -> tuple[pd.DataFrame, dict[str, str], CellText | None]:
+    """The pieces as one table, their parse failures, and the text behind float values.
+
+    Values are read as floats where every cell of them is a number or empty (see
+    ingest_parse.parse_numeric), else as categoricals of their text: either way
+    clean_values judges each distinct text once.
+    """
+    try:
+        table, cells = parse_numeric(pieces, SENSOR_VALUE_COLUMNS)
+    except NotNumeric:
+        return *parse_pieces(pieces, SENSOR_VALUE_COLUMNS), None
+    return table, {}, cells
 
 
 def _deduplicated(typed: list[pd.DataFrame], run: Findings) -> dict[str, pd.Series]:
@@ -401,11 +420,20 @@ def _account_files(pieces: list[Piece], run: Findings) -> None:
     run.accounting.rows_quarantined += len(bad)
 
 
-def _sensor_rows(table: pd.DataFrame, opened: list[tuple[Piece, str]]) -> pd.DataFrame:
-    """The contract's columns as text (absent = NaN) plus _file, _line and _folder."""
+def _sensor_rows(
+    table: pd.DataFrame, opened: list[tuple[Piece, str]], floats: bool
+) -> pd.DataFrame:
+    """The contract's columns as text (absent = NaN) plus _file, _line and _folder; the
+    value columns stay floats where they were read as such (`floats`)."""
     raw = table.reindex(columns=[*SENSOR_COLUMNS_KNOWN, "_line"])
-    # A column absent from every file: all-NaN strings. Categoricals stay as they are.
-    text = [c for c in SENSOR_COLUMNS_KNOWN if not isinstance(raw[c].dtype, pd.CategoricalDtype)]
+    # A column absent from every file: all-NaN strings. Categoricals, and value columns
+    # read as floats (an absent one: all NaN), stay as they are.
+    text = [
+        c
+        for c in SENSOR_COLUMNS_KNOWN
+        if not isinstance(raw[c].dtype, pd.CategoricalDtype)
+        and not (floats and c in SENSOR_VALUE_COLUMNS)
+    ]
     raw[text] = raw[text].astype(str)
     codes = table["_piece"].to_numpy("int64")
     keys = [p.key for p, _ in opened]

@@ -12,6 +12,7 @@ CSV file (header = 1), the 1-based row number in a Parquet file, 0 for file-leve
 from __future__ import annotations
 
 import zoneinfo
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,9 @@ from yieldflow.contract import (
     SENSOR_VALUE_COLUMNS,
     YIELD_RANGE_T_HA,
 )
+
+if TYPE_CHECKING:
+    from yieldflow.ingest_parse import CellText
 
 QUARANTINE_COLUMNS: tuple[str, ...] = ("file", "line", "column", "raw_value", "reason", "scope")
 CONFLICT_REASON = "conflicting duplicate"
@@ -207,7 +211,7 @@ def _place_local_times(
 
 
 def clean_values(
-    rows: pd.DataFrame, keep: np.ndarray | None = None
+    rows: pd.DataFrame, keep: np.ndarray | None = None, text: CellText | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Turn each sensor value into a float; a bad single value becomes NaN (scope "value").
 
@@ -219,7 +223,10 @@ def clean_values(
 
     A column has a few thousand distinct cells however many rows it has, so each distinct
     text is parsed and judged once (a categorical column, as ingestion reads them, already
-    has its distinct cells; a string column is factorized first).
+    has its distinct cells; a string column is factorized first). Value columns already
+    read as floats come with their `text` (ingest_parse.parse_numeric): a number that is
+    finite, in range and no sentinel is clean as read, and only the other cells' text is
+    looked up and judged, as text, by the same rules.
     """
     cleaned = rows.copy(deep=False)  # every value column is replaced below
     # Entries are gathered as positions and made into one table at the end: a table per
@@ -229,20 +236,28 @@ def clean_values(
         if column not in rows:
             cleaned[column] = np.full(len(rows), np.nan)
             continue
-        codes, cells = _distinct_cells(rows[column])
-        numbers, problem, labels = _judged_cells(cells, *SENSOR_RANGES[column])
+        if text is not None and rows[column].dtype == np.float64:
+            at, codes, cells, numbers = _suspect_cells(rows[column], column, text)
+        else:
+            at, (codes, cells) = None, _distinct_cells(rows[column])
+        judged, problem, labels = _judged_cells(cells, *SENSOR_RANGES[column])
         # One extra slot for code -1: a row whose file lacks the column (missing, no event).
         row_problem = np.append(problem, -1)[codes]
+        kept = keep if keep is None or at is None else keep[at]
         for index, reason in enumerate(labels):
             hit = np.flatnonzero(
-                row_problem == index if keep is None else (row_problem == index) & keep
+                row_problem == index if kept is None else (row_problem == index) & kept
             )
             if hit.size:
-                hits.append(hit)
+                hits.append(hit if at is None else at[hit])
                 columns.append(np.full(hit.size, column, dtype=object))
                 reasons.append(np.full(hit.size, reason, dtype=object))
                 raw_values.append(cells[codes[hit]])
-        cleaned[column] = np.append(numbers, np.nan)[codes]
+        if at is None:
+            cleaned[column] = np.append(judged, np.nan)[codes]
+        else:
+            numbers[at] = np.append(judged, np.nan)[codes]
+            cleaned[column] = numbers
     found = [empty_entries()]
     if hits:
         where = np.concatenate(hits)
@@ -257,6 +272,24 @@ def clean_values(
             )
         )
     return cleaned, pd.concat(found, ignore_index=True)
+
+
+def _suspect_cells(
+    values: pd.Series, column: str, text: CellText
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A float column's cells that are not plainly clean (not finite, out of range or a
+    sentinel): their rows, per row the code of its text (-1: no cell), the distinct texts,
+    and a writable copy of the numbers."""
+    numbers = values.to_numpy(dtype=np.float64, copy=True)
+    low, high = SENSOR_RANGES[column]
+    with np.errstate(invalid="ignore"):
+        suspect = ~((numbers >= low) & (numbers <= high))  # NaN and infinities too
+    for sentinel in LOGGER_SENTINELS:
+        suspect |= numbers == sentinel
+    at = np.flatnonzero(suspect)
+    # None (code -1): the row's file has no such column, so it is missing, not an event.
+    codes, cells = pd.factorize(np.asarray(text.cells(column, at), dtype=object))
+    return at, codes.astype(np.intp, copy=False), np.asarray(cells, dtype=object), numbers
 
 
 def _distinct_cells(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
