@@ -67,3 +67,33 @@ def test_no_workers_runs_in_the_callers_thread():
 
     assert list(ordered_map(work, range(4), workers=0)) == [0, 1, 2, 3]
     assert callers == {threading.current_thread()}
+
+
+def test_the_first_calls_start_before_any_result_is_asked_for():
+    """Ingestion reads farms.csv while the first sensor files download."""
+    started = threading.Event()
+
+    def work(i: int) -> int:
+        started.set()
+        return i
+
+    results = ordered_map(work, range(5), workers=2, ahead=3)
+    assert started.wait(5)
+    assert list(results) == [0, 1, 2, 3, 4]
+
+
+def test_closing_before_the_first_result_cancels_what_has_not_started():
+    release, ran = threading.Event(), []
+
+    def work(i: int) -> int:
+        release.wait(5)
+        ran.append(i)
+        return i
+
+    results = ordered_map(work, range(10), workers=1, ahead=4)
+    results.close()  # type: ignore[attr-defined]
+    release.set()
+    time.sleep(0.1)
+    assert ran in ([], [0])  # at most the call already running
+    with pytest.raises(StopIteration):
+        next(results)

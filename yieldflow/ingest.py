@@ -29,7 +29,7 @@ from yieldflow.contract import (
 )
 from yieldflow.ingest_parse import FileParseError, check_columns, read_table
 from yieldflow.ingest_run import Findings, IngestionAccounting, IngestionError, bad_records
-from yieldflow.sensor_batches import load_readings
+from yieldflow.sensor_batches import SensorFiles, load_readings
 from yieldflow.storage import DataSource
 
 __all__ = [
@@ -93,10 +93,14 @@ def ingest_dataset(source: DataSource, now: pd.Timestamp | None = None) -> Inges
     run.accounting.files_ignored = len(layout.ignored)
     if layout.harvests is None:
         raise IngestionError(f"{HARVESTS_FILE}: not found in {source.uri} (labels are required)")
-    farms = _load_farms(source, layout.farms, run)
-    timezones = _timezones(farms)
-    harvests = _load_harvests(source, layout.harvests, farms, run)
-    readings = load_readings(source, layout.sensors, timezones, now, run)
+    sensor_files = SensorFiles(source, layout.sensors)  # from S3: downloads start now
+    try:
+        farms = _load_farms(source, layout.farms, run)
+        timezones = _timezones(farms)
+        harvests = _load_harvests(source, layout.harvests, farms, run)
+        readings = load_readings(sensor_files, timezones, now, run)
+    finally:
+        sensor_files.close()
     farms = _complete_farms(farms, readings, harvests, run)
     quarantine = pd.concat(run.found, ignore_index=True)
     quarantine = quarantine.sort_values(["file", "line"], kind="stable").reset_index(drop=True)

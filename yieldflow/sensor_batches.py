@@ -73,17 +73,36 @@ def _system_allocator() -> Iterator[None]:
         pa.set_memory_pool(previous)
 
 
+class SensorFiles:
+    """A dataset's sensor files, grouped by farm folder, their reading begun.
+
+    From S3 the first downloads start here, so they overlap whatever the caller does
+    before load_readings (ingestion checks farms.csv and harvests.csv meanwhile); a local
+    folder is read file by file as the checks ask. close() stops what has not started.
+    """
+
+    def __init__(self, source, sensors: list[tuple[str, str]]) -> None:
+        self.count = len(sensors)
+        self.folders: dict[str, list[str]] = defaultdict(list)  # folder -> keys, as listed
+        for key, folder in sensors:
+            self.folders[folder].append(key)
+        keys = [key for keys in self.folders.values() for key in keys]
+        self.contents = read_files(source, keys)
+
+    def close(self) -> None:
+        close = getattr(self.contents, "close", None)
+        if close is not None:
+            close()
+
+
 @_system_allocator()
-def load_readings(source, sensors, timezones, now, run: Findings) -> pd.DataFrame:
+def load_readings(files: SensorFiles, timezones, now, run: Findings) -> pd.DataFrame:
     """The readings of every sensor file, checked, deduplicated and sorted by farm and
     time; the findings go to `run`. Batches are merged in their order, so the result does
     not depend on which thread finished first.
     """
     acc = run.accounting
-    folders: dict[str, list[str]] = defaultdict(list)  # folder -> keys, in listing order
-    for key, folder in sensors:
-        folders[folder].append(key)
-    contents = read_files(source, [key for keys in folders.values() for key in keys])
+    folders, contents = files.folders, files.contents
     headers: dict[tuple[str, ...], int] = {}  # header -> order first seen
     failed: list[tuple[tuple[tuple[str, ...], int], str, str]] = []
     done: list[dict[str, pd.Series]] = []
@@ -100,7 +119,7 @@ def load_readings(source, sensors, timezones, now, run: Findings) -> pd.DataFram
         run.fail_file(key, reason)
     if acc.files_read == 0:
         raise IngestionError(
-            f"{SENSORS_DIR}/: no usable sensor file ({len(sensors)} found under "
+            f"{SENSORS_DIR}/: no usable sensor file ({files.count} found under "
             f"{SENSORS_DIR}/<farm_id>/, {acc.files_failed} failed{run.first_failure})"
         )
     readings = _concat_columns(done, in_order=list(folders) == sorted(folders))
