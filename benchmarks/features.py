@@ -239,7 +239,7 @@ def run_yieldflow(root: str, out: str, profile: bool = False) -> dict[str, Any]:
 
 
 STAGES = (
-    ("yieldflow.sensor_batches", "parse_pieces"),
+    ("yieldflow.sensor_batches", "_parsed"),
     ("yieldflow.sensor_batches", "_sensor_rows"),
     ("yieldflow.validation", "parse_timestamps"),
     ("yieldflow.validation", "clean_values"),
