@@ -97,3 +97,16 @@ def test_closing_before_the_first_result_cancels_what_has_not_started():
     assert ran in ([], [0])  # at most the call already running
     with pytest.raises(StopIteration):
         next(results)
+
+
+def test_items_that_are_not_iterable_fail_at_the_call_and_nothing_else(monkeypatch):
+    """A failed __init__ leaves no half-made object whose __del__ raises on its way out."""
+    import gc
+    import sys
+
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    with pytest.raises(TypeError):
+        ordered_map(lambda i: i, 42, workers=2)  # type: ignore[arg-type]
+    gc.collect()
+    assert unraisable == []

@@ -82,7 +82,7 @@ class _OrderedResults(Iterator[Result], Generic[Item, Result]):
 
     def close(self) -> None:
         """Cancel the calls that have not started and let the threads go."""
-        if self._pool is None:
+        if getattr(self, "_pool", None) is None:  # closed, or __init__ failed early
             return
         for future in self._pending:
             future.cancel()
