@@ -224,19 +224,18 @@ def parse_numeric(pieces: list[Piece], numeric: Collection[str]) -> tuple[pd.Dat
     groups: dict[tuple[str, ...], list[int]] = defaultdict(list)
     for i, piece in enumerate(pieces):
         groups[tuple(piece.names)].append(i)
-    parsed: list[tuple[list[int], pd.DataFrame, bytes]] = []
+    parsed: list[tuple[list[int], pd.DataFrame, bytes, np.ndarray]] = []
     try:
         for members in groups.values():
-            table, text = _parse_group(pieces, members, (), numeric)
-            parsed.append((members, table, text))
+            parsed.append((members, *_parse_group(pieces, members, (), numeric)))
     except (_NotNumeric, FileParseError) as exc:
-        for members, _, text in parsed:  # as they were: parse_pieces starts afresh
-            _give_back(pieces, members, text)
+        for members, _, text, sizes in parsed:  # as they were: parse_pieces starts afresh
+            _give_back(pieces, members, text, sizes)
         raise NotNumeric(str(exc) or "a cell is not a number") from None
-    cells = CellText([(text, pieces[m[0]].names, len(table)) for m, table, text in parsed])
+    cells = CellText([(text, pieces[m[0]].names, len(table)) for m, table, text, _ in parsed])
     if not parsed:
         return pd.DataFrame({"_piece": [], "_line": []}, dtype="int64"), cells
-    return _joined_tables([table for _, table, _ in parsed], ()), cells
+    return _joined_tables([table for _, table, _, _ in parsed], ()), cells
 
 
 class NotNumeric(Exception):
@@ -311,17 +310,17 @@ def _parse_group(
     members: list[int],
     categorical: Collection[str],
     numeric: Collection[str] = (),
-) -> tuple[pd.DataFrame, bytes]:
-    """The members' records as one table, and the text it was read from. Their bodies are
-    handed over to that joined text while it parses (not held twice), and given back if it
-    fails, for one-by-one retries."""
+) -> tuple[pd.DataFrame, bytes, np.ndarray]:
+    """The members' records as one table, the text it was read from, and where in it each
+    body starts (then the text's end). The bodies are handed over to that joined text while
+    it parses (not held twice), and given back if it fails, for one-by-one retries."""
     first = pieces[members[0]]
     sizes = np.cumsum([len(first.header), *(len(pieces[i].body) for i in members)])
     text = b"".join([first.header, *(pieces[i].body for i in members)])
     for i in members:
         pieces[i].body = b""
     try:
-        return _parse_text(text, pieces, members, categorical, numeric), text
+        return _parse_text(text, pieces, members, categorical, numeric), text, sizes
     except (FileParseError, _NotNumeric, _FieldsUnchecked) as exc:
         _give_back(pieces, members, text, sizes)
         if not isinstance(exc, _FieldsUnchecked):
@@ -333,15 +332,9 @@ def _parse_group(
     return _parse_group(pieces, members, categorical, numeric)
 
 
-def _give_back(
-    pieces: list[Piece], members: list[int], text: bytes, sizes: np.ndarray | None = None
-) -> None:
-    """Each member's body back from the text _parse_group joined them into. Without the
-    `sizes` of header and bodies, they are counted: a body's records are its lines."""
-    if sizes is None:
-        breaks = np.flatnonzero(np.frombuffer(text, dtype=np.uint8) == 10)
-        records = np.cumsum([0, *(len(pieces[i].lines) for i in members)])
-        sizes = np.append(breaks[records[:-1]], len(text) - 1) + 1
+def _give_back(pieces: list[Piece], members: list[int], text: bytes, sizes: np.ndarray) -> None:
+    """Each member's body back from the text _parse_group joined them into (`sizes`: where
+    each body starts, then the text's end)."""
     for i, start, end in zip(members, sizes[:-1], sizes[1:], strict=True):
         pieces[i].body = text[start:end]
 
