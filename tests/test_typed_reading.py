@@ -306,3 +306,28 @@ def test_a_bad_cell_in_a_later_header_gives_back_the_earlier_texts(tmp_path, mon
     pd.testing.assert_frame_equal(fast.readings, text.readings, check_exact=True)
     pd.testing.assert_frame_equal(fast.quarantine, text.quarantine, check_exact=True)
     assert len(fast.readings) > len(FLOAT_SPELLINGS) // 2
+
+
+def test_a_column_no_file_has_is_missing_on_the_float_path_too(tmp_path, monkeypatch):
+    """Only the required columns in every file: the optional ones are NaN, never events."""
+    from yieldflow.contract import REQUIRED_SENSOR_COLUMNS
+
+    optional = [c for c in SENSOR_VALUE_COLUMNS if c not in REQUIRED_SENSOR_COLUMNS]
+    cells = ["1.5", "", "-9999", "2"]
+    lines = [",".join(REQUIRED_SENSOR_COLUMNS)] + [
+        f"farm_a,2024-05-01T0{i}:00:00,{cell},{cells[-1 - i]}" for i, cell in enumerate(cells)
+    ]
+    root = tmp_path / "required-only"
+    (root / "sensors" / "farm_a").mkdir(parents=True)
+    (root / "harvests.csv").write_text(
+        "farm_id,season,crop,planting_date,harvest_date,yield_t_ha\n"
+        "farm_a,2024,Maize,2024-03-01,2024-09-01,5.5\n"
+    )
+    (root / "sensors" / "farm_a" / "a.csv").write_text("\n".join(lines) + "\n")
+    fast, text, took = _ingested_both_ways(root, monkeypatch)
+    assert took == [True]
+    pd.testing.assert_frame_equal(fast.readings, text.readings, check_exact=True)
+    pd.testing.assert_frame_equal(fast.quarantine, text.quarantine, check_exact=True)
+    assert fast.readings[optional].isna().all().all()
+    assert not set(fast.quarantine["column"]) & set(optional)
+    assert len(fast.quarantine) == 4  # "" and "-9999" in each of the two required columns

@@ -255,6 +255,10 @@ class CellText:
         self.firsts = np.cumsum([0, *(rows for _, _, rows in texts)])
         self._breaks: dict[int, np.ndarray] = {}
 
+    def has(self, column: str) -> bool:
+        """Whether any of the texts has this column."""
+        return any(column in names for _, names, _ in self.texts)
+
     def cells(self, column: str, rows: np.ndarray) -> list[str | None]:
         """The cells of `column` at table rows `rows` (ascending), exactly as written;
         None where the row's file has no such column."""

@@ -236,7 +236,7 @@ def clean_values(
         if column not in rows:
             cleaned[column] = np.full(len(rows), np.nan)
             continue
-        if text is not None and rows[column].dtype == np.float64:
+        if text is not None and text.has(column) and rows[column].dtype == np.float64:
             at, codes, cells, numbers = _suspect_cells(rows[column], column, text)
         else:
             at, (codes, cells) = None, _distinct_cells(rows[column])
@@ -281,15 +281,21 @@ def _suspect_cells(
     sentinel): their rows, per row the code of its text (-1: no cell), the distinct texts,
     and a writable copy of the numbers."""
     numbers = values.to_numpy(dtype=np.float64, copy=True)
-    low, high = SENSOR_RANGES[column]
-    with np.errstate(invalid="ignore"):
-        suspect = ~((numbers >= low) & (numbers <= high))  # NaN and infinities too
-    for sentinel in LOGGER_SENTINELS:
-        suspect |= numbers == sentinel
-    at = np.flatnonzero(suspect)
+    at = np.flatnonzero(~_within(numbers, *SENSOR_RANGES[column]) | _sentinels(numbers))
     # None (code -1): the row's file has no such column, so it is missing, not an event.
     codes, cells = pd.factorize(np.asarray(text.cells(column, at), dtype=object))
     return at, codes.astype(np.intp, copy=False), np.asarray(cells, dtype=object), numbers
+
+
+def _sentinels(values: np.ndarray) -> np.ndarray:
+    """Which values are a logger's "no reading" code (np.isin would hash every value)."""
+    return np.logical_or.reduce([values == s for s in LOGGER_SENTINELS])
+
+
+def _within(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Which values lie in the physical range, ends included (NaN never does)."""
+    with np.errstate(invalid="ignore"):
+        return (values >= low) & (values <= high)
 
 
 def _distinct_cells(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -312,9 +318,8 @@ def _judged_cells(
     unparsed = ~empty & np.isnan(values)
     # Every spelling of "nan" parses to NaN, so only unparsed cells can be "NaN" text.
     nan_text = unparsed & text.str.lower().eq("nan").to_numpy(bool)
-    sentinel = np.logical_or.reduce([values == s for s in LOGGER_SENTINELS])  # np.isin hashes
-    with np.errstate(invalid="ignore"):
-        outside = ~np.isnan(values) & ~sentinel & ~((values >= low) & (values <= high))
+    sentinel = _sentinels(values)
+    outside = ~np.isnan(values) & ~sentinel & ~_within(values, low, high)
     problems = [
         (empty, "empty"),
         (nan_text, "NaN"),
