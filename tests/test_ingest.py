@@ -832,3 +832,44 @@ def test_batches_checked_on_threads_give_the_one_batch_result(tmp_path, monkeypa
     assert one.accounting.files_failed == 3 and one.accounting.duplicate_rows_dropped == 24
     assert sum("extra column" in note for note in one.notes) == 8
     assert one.quarantine["reason"].str.contains("conflict").any()
+
+
+def test_batch_size_follows_the_listed_dataset_size(tmp_path, monkeypatch):
+    """A dataset of a few full batches is cut into BATCHES_PER_WORKER per worker (so both
+    workers stay busy to the end, and a small dataset's peak is not two full batches); the
+    sizes come from the listing, and the result is the one-batch result."""
+    assert sensor_batches.batch_bytes(None, 2) == sensor_batches.BATCH_BYTES
+    assert sensor_batches.batch_bytes(10**12, 2) == sensor_batches.BATCH_BYTES
+    assert sensor_batches.batch_bytes(60 * 2**20, 2) == 60 * 2**20 // 8
+    assert sensor_batches.batch_bytes(1000, 2) == sensor_batches.MIN_BATCH_BYTES
+    monkeypatch.setattr(sensor_batches, "BATCH_BYTES", 3000)  # never above the full size
+    assert sensor_batches.batch_bytes(1000, 2) == 3000
+
+    files = {  # 16 folders of the same size (two-digit farm names)
+        f"sensors/farm_{f}/2024-06.csv": csv_text(
+            *[row(f"farm_{f}", f"2024-06-01T{h:02d}:00:00Z") for h in range(24)]
+        )
+        for f in range(10, 26)
+    }
+    write(tmp_path, {"harvests.csv": HARVESTS, **files})
+    source = LocalSource(tmp_path)
+    total = sum(len(text.encode()) for text in files.values())
+    assert sum(source.listed_size(key) for key in files) == total
+    assert source.listed_size("sensors/farm_99/missing.csv") is None
+
+    monkeypatch.setattr(sensor_batches, "CHECK_WORKERS", 0)
+    monkeypatch.setattr(sensor_batches, "BATCH_BYTES", total)  # one batch if not cut
+    one = ingest_dataset(source, now=NOW)
+    sizes: list[int] = []
+    checked = sensor_batches._checked
+    monkeypatch.setattr(
+        sensor_batches, "_checked", lambda batch: (sizes.append(batch.size), checked(batch))[1]
+    )
+    monkeypatch.setattr(sensor_batches, "CHECK_WORKERS", 2)
+    monkeypatch.setattr(sensor_batches, "MIN_BATCH_BYTES", 1)
+    cut = ingest_dataset(source, now=NOW)
+    assert sizes == [total // 8] * 8  # two folders each
+    pd.testing.assert_frame_equal(cut.readings, one.readings, check_exact=True)
+    pd.testing.assert_frame_equal(cut.quarantine, one.quarantine, check_exact=True)
+    assert (cut.accounting, cut.notes) == (one.accounting, one.notes)
+    assert cut.accounting.rows_accepted == 16 * 24

@@ -138,12 +138,15 @@ def test_listing_refuses_dotdot_keys(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_listing_skips_directory_markers_and_sorts(monkeypatch: pytest.MonkeyPatch) -> None:
     pages = [
-        {"Contents": [{"Key": "data/sensors/"}, {"Key": "data/sensors/F02/a.csv"}]},
-        {"Contents": [{"Key": "data/harvests.csv"}, {"Key": "data/"}]},
+        {"Contents": [{"Key": "data/sensors/"}, {"Key": "data/sensors/F02/a.csv", "Size": 7}]},
+        {"Contents": [{"Key": "data/harvests.csv", "Size": 40}, {"Key": "data/"}]},
         {},
     ]
     source = _source_with_pages(monkeypatch, pages)
     assert source.list_files() == ["harvests.csv", "sensors/F02/a.csv"]
+    # sizes come with the listing, so sensor batches are sized without a request
+    assert (source.listed_size("sensors/F02/a.csv"), source.listed_size("harvests.csv")) == (7, 40)
+    assert source.listed_size("sensors/F03/unlisted.csv") is None
 
 
 def test_empty_listing_is_dataset_not_found(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -334,6 +334,7 @@ class S3Source:
         self.max_workers = max_workers
         self.page_size = page_size
         self._client: Any = None
+        self._sizes: dict[str, int | None] = {}  # key -> bytes, from the last listing
 
     def __repr__(self) -> str:
         return f"S3Source({self.uri!r}, max_workers={self.max_workers})"
@@ -377,9 +378,14 @@ class S3Source:
                             "(contains '..' or starts with '/')"
                         ) from None
                     keys.append(key)
+                    self._sizes[key] = item.get("Size")
         if not keys:
             raise DatasetNotFoundError(f"no objects found under {self.uri}")
         return sorted(keys)
+
+    def listed_size(self, key: str) -> int | None:
+        """The object's size as the last listing gave it (no request)."""
+        return self._sizes.get(key)
 
     def fingerprint(self) -> str:
         """Keys, sizes and ETags of every object under the prefix (one more listing)."""

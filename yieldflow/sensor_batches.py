@@ -4,9 +4,9 @@ Every check is per row except duplicates, and a kept row's farm_id is its folder
 duplicate never spans folders: batches of whole folders give exactly the result of checking
 all rows at once. Files are read and opened (the per-file checks of yieldflow.ingest_parse)
 on the caller's thread; a worker thread parses a batch, checks its rows (yieldflow.validation)
-and resolves its duplicates; a file bigger than a batch is streamed a text of about
-BATCH_BYTES at a time. Memory holds the readings kept so far plus, per batch in flight, its
-text and typed rows, however big the dataset or a single file.
+and resolves its duplicates; a file bigger than a batch is streamed a batch's size of text
+at a time. Memory holds the readings kept so far plus, per batch in flight, its text and
+typed rows, however big the dataset or a single file.
 """
 
 from __future__ import annotations
@@ -45,6 +45,12 @@ SENSOR_COLUMNS_KNOWN: tuple[str, ...] = ("farm_id", "timestamp", *SENSOR_VALUE_C
 # A batch in flight costs ~6x its text at its peak (text, Arrow's parse, typed columns);
 # 12 MiB kept 1M rows under 3x the readings where 16 MiB did not, as fast at 1M and 5M.
 BATCH_BYTES = 12 * 2**20
+# A dataset smaller than this many full batches per worker is cut into smaller ones, down to
+# MIN_BATCH_BYTES: a 60 MB dataset in 12 MiB batches is five, the last checked by one worker
+# alone, and two full batches in flight are most of its peak. At 1M rows 7.5 MiB batches
+# were as fast as 12 MiB and peaked at 2.6-2.7x the readings instead of 2.9-3.0x.
+BATCHES_PER_WORKER = 4
+MIN_BATCH_BYTES = 2 * 2**20
 # Batches checked at once, each on its own thread. Arrow, NumPy and most of pandas let go
 # of the GIL: on 2 cores two threads checked 5M rows in 12 s instead of 19 s. Each costs
 # a batch's working memory (~70 MiB), so more would buy little time for a lot of memory.
@@ -87,12 +93,36 @@ class SensorFiles:
         for key, folder in sensors:
             self.folders[folder].append(key)
         keys = [key for keys in self.folders.values() for key in keys]
+        self.batch_bytes = batch_bytes(_listed_bytes(source, keys), CHECK_WORKERS)
         self.contents = read_files(source, keys)
 
     def close(self) -> None:
         close = getattr(self.contents, "close", None)
         if close is not None:
             close()
+
+
+def _listed_bytes(source, keys: list[str]) -> int | None:
+    """The files' total size if the source knows it without reading them, else None."""
+    size_of = getattr(source, "listed_size", None)
+    if size_of is None:
+        return None
+    total = 0
+    for key in keys:
+        size = size_of(key)
+        if size is None:
+            return None
+        total += size
+    return total
+
+
+def batch_bytes(total: int | None, workers: int) -> int:
+    """Bytes per batch: BATCH_BYTES, or less when the dataset would not give each worker
+    BATCHES_PER_WORKER full ones (not under MIN_BATCH_BYTES); unknown size, BATCH_BYTES."""
+    if total is None:
+        return BATCH_BYTES
+    share = total // (BATCHES_PER_WORKER * max(1, workers))
+    return min(BATCH_BYTES, max(MIN_BATCH_BYTES, share))
 
 
 @_system_allocator()
@@ -106,7 +136,7 @@ def load_readings(files: SensorFiles, timezones, now, run: Findings) -> pd.DataF
     headers: dict[tuple[str, ...], int] = {}  # header -> order first seen
     failed: list[tuple[tuple[tuple[str, ...], int], str, str]] = []
     done: list[dict[str, pd.Series]] = []
-    batches = _opened_batches(folders, contents, timezones, now)
+    batches = _opened_batches(folders, contents, timezones, now, files.batch_bytes)
     for batch in ordered_map(_checked, batches, CHECK_WORKERS, name="yieldflow-check"):
         before = acc.files_read + len(failed)  # positions count files in listing order
         run.absorb(batch.run)
@@ -133,13 +163,15 @@ def load_readings(files: SensorFiles, timezones, now, run: Findings) -> pd.DataF
     return readings
 
 
-def _opened_batches(folders: dict[str, list[str]], contents, timezones, now) -> Iterator[_Batch]:
+def _opened_batches(
+    folders: dict[str, list[str]], contents, timezones, now, batch_bytes: int
+) -> Iterator[_Batch]:
     """The files, read in listing order and opened (the per-file checks), in batches of
-    whole folders of at least BATCH_BYTES. This runs on the caller's thread, ahead of the
+    whole folders of at least `batch_bytes`. This runs on the caller's thread, ahead of the
     workers that parse and check the batches before it."""
     batch = _Batch(timezones, now, Findings())
     for folder, keys in folders.items():
-        if batch.todo and batch.size >= BATCH_BYTES:
+        if batch.todo and batch.size >= batch_bytes:
             yield batch
             batch = _Batch(timezones, now, Findings())
         for key in keys:
@@ -147,8 +179,8 @@ def _opened_batches(folders: dict[str, list[str]], contents, timezones, now) -> 
             size = len(data) if isinstance(data, bytes) else 0
             batch.size += size
             texts = None
-            if size > BATCH_BYTES and not key.lower().endswith(".parquet"):
-                texts = split_records(data, BATCH_BYTES)
+            if size > batch_bytes and not key.lower().endswith(".parquet"):
+                texts = split_records(data, batch_bytes)
             if texts is not None:
                 batch.todo.append((key, folder, texts))  # streamed by the worker
             elif piece := _open_sensor(key, data, batch.run):

@@ -41,6 +41,10 @@ class DataSource(Protocol):
         """Changes whenever any file is added, removed or rewritten (a cache key)."""
         ...
 
+    # Optional: `listed_size(key) -> int | None`, a listed file's bytes when they are known
+    # without reading it (sensor batches are sized from the total). Sources without it are
+    # read in full-size batches.
+
 
 class LocalSource:
     """A dataset root on the local file system."""
@@ -58,6 +62,12 @@ class LocalSource:
 
     def read_bytes(self, key: str) -> bytes:
         return (self.root / safe_relative_key(key)).read_bytes()
+
+    def listed_size(self, key: str) -> int | None:
+        try:
+            return (self.root / safe_relative_key(key)).stat().st_size
+        except OSError:  # reading it will fail and say why
+            return None
 
     def fingerprint(self) -> str:
         from yieldflow.fingerprint import listing_fingerprint
