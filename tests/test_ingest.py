@@ -840,7 +840,7 @@ def test_batch_size_follows_the_listed_dataset_size(tmp_path, monkeypatch):
     sizes come from the listing, and the result is the one-batch result."""
     assert sensor_batches.batch_bytes(None, 2) == sensor_batches.BATCH_BYTES
     assert sensor_batches.batch_bytes(10**12, 2) == sensor_batches.BATCH_BYTES
-    assert sensor_batches.batch_bytes(60 * 2**20, 2) == 60 * 2**20 // 8
+    assert sensor_batches.batch_bytes(60 * 2**20, 2) == 60 * 2**20 // 6
     assert sensor_batches.batch_bytes(1000, 2) == sensor_batches.MIN_BATCH_BYTES
     monkeypatch.setattr(sensor_batches, "BATCH_BYTES", 3000)  # never above the full size
     assert sensor_batches.batch_bytes(1000, 2) == 3000
@@ -868,7 +868,7 @@ def test_batch_size_follows_the_listed_dataset_size(tmp_path, monkeypatch):
     monkeypatch.setattr(sensor_batches, "CHECK_WORKERS", 2)
     monkeypatch.setattr(sensor_batches, "MIN_BATCH_BYTES", 1)
     cut = ingest_dataset(source, now=NOW)
-    assert sizes == [total // 8] * 8  # two folders each
+    assert sizes == [total // 16 * 3] * 5 + [total // 16]  # three folders each, one left
     pd.testing.assert_frame_equal(cut.readings, one.readings, check_exact=True)
     pd.testing.assert_frame_equal(cut.quarantine, one.quarantine, check_exact=True)
     assert (cut.accounting, cut.notes) == (one.accounting, one.notes)

@@ -47,9 +47,11 @@ SENSOR_COLUMNS_KNOWN: tuple[str, ...] = ("farm_id", "timestamp", *SENSOR_VALUE_C
 BATCH_BYTES = 12 * 2**20
 # A dataset smaller than this many full batches per worker is cut into smaller ones, down to
 # MIN_BATCH_BYTES: a 60 MB dataset in 12 MiB batches is five, the last checked by one worker
-# alone, and two full batches in flight are most of its peak. At 1M rows 7.5 MiB batches
-# were as fast as 12 MiB and peaked at 2.6-2.7x the readings instead of 2.9-3.0x.
-BATCHES_PER_WORKER = 4
+# alone, and two full batches in flight are most of its peak. At 1M rows 8-10 MiB batches
+# were as fast as 12 MiB and peaked at 2.6-2.7x the readings instead of 2.9-3.0x. More cuts
+# cost time: each batch has ~50 ms of fixed work (8 objects of 3.5 MB: 0.85 s in two
+# batches, 0.95-1.05 s in four); a file is streamed only when bigger than BATCH_BYTES.
+BATCHES_PER_WORKER = 3
 MIN_BATCH_BYTES = 2 * 2**20
 # Batches checked at once, each on its own thread. Arrow, NumPy and most of pandas let go
 # of the GIL: on 2 cores two threads checked 5M rows in 12 s instead of 19 s. Each costs
@@ -179,8 +181,8 @@ def _opened_batches(
             size = len(data) if isinstance(data, bytes) else 0
             batch.size += size
             texts = None
-            if size > batch_bytes and not key.lower().endswith(".parquet"):
-                texts = split_records(data, batch_bytes)
+            if size > BATCH_BYTES and not key.lower().endswith(".parquet"):
+                texts = split_records(data, BATCH_BYTES)
             if texts is not None:
                 batch.todo.append((key, folder, texts))  # streamed by the worker
             elif piece := _open_sensor(key, data, batch.run):
