@@ -122,7 +122,7 @@ def train_one_epoch(
         loss = loss_fn(model.forward_scaled(x_batch), y_scaled)
         loss.backward()
         optimizer.step()
-        total = total + loss.detach() * len(y_scaled)
+        total.add_(loss.detach(), alpha=len(y_scaled))  # one op, no new tensor per step
         count += len(y_scaled)
     return total / count
 
@@ -202,9 +202,9 @@ def _fit(
         batches = _batches(xt, yt_scaled, config.batch_size, generator)
         train_loss_t = train_one_epoch(model, optimizer, loss_fn, batches)
         model.eval()
-        with torch.no_grad():
+        with torch.inference_mode():
             val_loss_t = loss_fn(model.forward_scaled(xv), yv_scaled)
-        train_loss, val_loss = (float(v) for v in torch.stack([train_loss_t, val_loss_t]).cpu())
+        train_loss, val_loss = torch.stack([train_loss_t, val_loss_t]).tolist()
         result.train_loss.append(train_loss)
         result.val_loss.append(val_loss)
         if on_epoch is not None:
