@@ -1,7 +1,7 @@
 """Benchmark 3: epochs per second of yieldflow's training loop against a minimal loop.
 
 Why: `train_mlp` does more than a textbook loop (validation loss every epoch, one host
-sync per epoch to read both losses, early-stopping bookkeeping with a deep copy of the
+sync per epoch to read both losses, early-stopping bookkeeping with a clone of the
 weights on each improvement, batches materialised as a list). This measures what that
 costs at the pipeline's real size (48 rows) and at sizes where it could start to matter.
 The reference uses the same YieldMLP, data, optimiser, seed and batch size, shuffles each
