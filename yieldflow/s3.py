@@ -361,6 +361,7 @@ class S3Source:
         prefix = f"{self.prefix}/" if self.prefix else ""
         pagination = {"PageSize": self.page_size} if self.page_size else {}
         keys: list[str] = []
+        self._sizes = {}
         with _translated(client, self.uri):
             pages = client.get_paginator("list_objects_v2").paginate(
                 Bucket=self.bucket, Prefix=prefix, PaginationConfig=pagination

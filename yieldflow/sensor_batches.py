@@ -4,9 +4,9 @@ Every check is per row except duplicates, and a kept row's farm_id is its folder
 duplicate never spans folders: batches of whole folders give exactly the result of checking
 all rows at once. Files are read and opened (the per-file checks of yieldflow.ingest_parse)
 on the caller's thread; a worker thread parses a batch, checks its rows (yieldflow.validation)
-and resolves its duplicates; a file bigger than a batch is streamed a batch's size of text
-at a time. Memory holds the readings kept so far plus, per batch in flight, its text and
-typed rows, however big the dataset or a single file.
+and resolves its duplicates; a file bigger than BATCH_BYTES is streamed a text of about
+BATCH_BYTES at a time. Memory holds the readings kept so far plus, per batch in flight, its
+text and typed rows, however big the dataset or a single file.
 """
 
 from __future__ import annotations
