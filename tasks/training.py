@@ -8,7 +8,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from yieldflow.config import TrainingConfig
-from yieldflow.ml.device_errors import is_transient_device_error
+from yieldflow.ml.device_errors import is_transient_device_error, release_failed_attempt
 from yieldflow.ml.mlp import TrainingResult, train_mlp
 from yieldflow.ml.patience_study import PatienceStudy, study_patience
 from yieldflow.progress import track
@@ -19,11 +19,17 @@ TRAINING_RETRY_DELAYS_S = [2, 10]
 
 
 def retry_on_transient_device_error(task: Any, task_run: Any, state: Any) -> bool:
-    """Prefect retry_condition_fn: retry CUDA OOM / device faults, fail at once otherwise."""
+    """Prefect retry_condition_fn: retry CUDA OOM / device faults, fail at once otherwise.
+
+    A retry is given the memory the failed attempt held (`release_failed_attempt`).
+    """
     try:
         state.result()
     except Exception as error:  # the task's own exception, re-raised by result()
-        return is_transient_device_error(error)
+        if not is_transient_device_error(error):
+            return False
+        release_failed_attempt(error)
+        return True
     return False
 
 

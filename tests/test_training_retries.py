@@ -3,6 +3,9 @@ CUDA-style faults are retried, bad data and diverged training fail at once."""
 
 from __future__ import annotations
 
+import traceback
+import weakref
+
 import pytest
 import torch
 from prefect import flow
@@ -11,7 +14,7 @@ from prefect.states import State
 import tasks.training as training_tasks
 from tests.test_split import feature_table
 from yieldflow.config import SplitConfig, TrainingConfig
-from yieldflow.ml.device_errors import is_transient_device_error
+from yieldflow.ml.device_errors import is_transient_device_error, release_failed_attempt
 from yieldflow.ml.early_stopping import NonFiniteLossError
 from yieldflow.split import prepare_model_data, temporal_split
 
@@ -102,3 +105,52 @@ def test_programming_and_data_errors_fail_at_once(prefect_server, flaky, model_d
     state = run_training(model_data)
     assert state.is_failed()
     assert trainer.calls == 1
+
+
+
+def _fail_holding(elements: int, freed: list[bool]) -> None:
+    held = torch.empty(elements)  # what a failed attempt has on its device
+    weakref.finalize(held, freed.append, True)
+    raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+
+def test_releasing_a_failed_attempt_frees_what_its_frames_held():
+    freed: list[bool] = []
+    try:
+        _fail_holding(1000, freed)
+    except RuntimeError as error:
+        kept = error  # as Prefect keeps it in the failed state while deciding to retry
+    assert freed == []  # the traceback's frame still holds the tensor
+    release_failed_attempt(kept)
+    assert freed == [True]
+    assert "_fail_holding" in "".join(traceback.format_exception(kept))  # still printable
+
+
+class FailHoldingThenTrain:
+    """The first call fails while holding a tensor, as an attempt holds its model and
+    batches; the second notes whether that tensor was freed, then trains for real."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.freed: list[bool] = []
+        self.freed_before_retry: bool | None = None
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls == 1:
+            _fail_holding(5_000_000, self.freed)
+        self.freed_before_retry = bool(self.freed)
+        return REAL_TRAIN_MLP(*args, **kwargs)
+
+
+def test_a_retry_starts_with_the_failed_attempts_tensors_freed(
+    prefect_server, monkeypatch, model_data
+):
+    """Through a real Prefect server: on a GPU the memory the failed attempt held is what
+    its retry needs (tests/test_cuda.py checks that with a real out-of-memory error)."""
+    trainer = FailHoldingThenTrain()
+    monkeypatch.setattr(training_tasks, "train_mlp", trainer)
+    state = run_training(model_data)
+    assert state.is_completed()
+    assert trainer.calls == 2
+    assert trainer.freed_before_retry is True
