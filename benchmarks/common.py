@@ -223,6 +223,10 @@ def interleaved(
     return results
 
 
+class NotMeasured(Exception):
+    """This machine cannot run the benchmark (no GPU, say): its last stored result stays."""
+
+
 @dataclass
 class Check:
     """One target: the measured ratio (or value), the limit, and whether it was met."""

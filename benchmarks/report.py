@@ -77,7 +77,8 @@ def git_commit() -> str:
         ).stdout.strip()
         return out.stdout.strip() + (" (pipeline code modified)" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        # a copy without .git (a GPU machine, a container) can say where it came from
+        return os.environ.get("YIELDFLOW_COMMIT", "unknown")
 
 
 def _headline(run_info: dict[str, float] | None) -> str:
@@ -265,6 +266,37 @@ def _training_section(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _training_gpu_section(result: dict[str, Any]) -> list[str]:
+    gpu, host = result["gpu"], result["machine"]
+    lines = [
+        "## 3b. Training loop on a GPU",
+        "",
+        f"Measured on a lent machine, not the one above: {gpu['name']} ({gpu['memory_gib']} "
+        f"GiB, {gpu['multiprocessors']} multiprocessors, CUDA {gpu['cuda']}), "
+        f"{host['nproc']} CPU cores ({host['cpu']}), torch {host['torch']}, Python "
+        f"{host['python']}. The loop and reference of section 3, both on the GPU (the "
+        "reference shuffles on the GPU too); then yieldflow on the same machine's CPU, "
+        "with the threads `train_mlp` chooses (as the pipeline trains) and with every "
+        "core. Speed-up = GPU epochs/s / CPU epochs/s.",
+        "",
+        "| training rows | batch size | GPU epochs per run | repeats | yieldflow GPU epochs/s "
+        "| reference GPU epochs/s | ratio | CPU epochs/s (threads) | all cores epochs/s "
+        "(threads) | speed-up over the CPU | over all cores |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for m in result["sizes"]:
+        lines.append(
+            f"| {m['rows']:,} | {m['batch_size']:,} | {m['epochs']} | {m['repeats']} "
+            f"| {m['yieldflow_eps']:.2f} | {m['reference_eps']:.2f} "
+            f"| {m['yieldflow_eps'] / m['reference_eps']:.2f} "
+            f"| {m['cpu_eps']:.2f} ({m['cpu_threads']}) "
+            f"| {m['cpu_all_eps']:.2f} ({m['cpu_all_threads']}) "
+            f"| {m['yieldflow_eps'] / m['cpu_eps']:.2f}x "
+            f"| {m['yieldflow_eps'] / m['cpu_all_eps']:.2f}x |"
+        )
+    return lines
+
+
 def _orchestration_section(m: dict[str, Any]) -> list[str]:
     by_name = ", ".join(f"`{k}` ×{v}" for k, v in m["task_runs_by_name"].items())
     return [
@@ -341,6 +373,7 @@ def write_doc(results: dict[str, Any], size: str, path: Path = DOC_PATH) -> None
         "features-20m": _features_20m_section,
         "s3": _s3_section,
         "training": _training_section,
+        "training-gpu": _training_gpu_section,
         "orchestration": _orchestration_section,
     }
     for name, render in sections.items():

@@ -14,7 +14,16 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.common import Check, at_least, interleaved, log, median, run_in_child, timed
+from benchmarks.common import (
+    Check,
+    NotMeasured,
+    at_least,
+    interleaved,
+    log,
+    median,
+    run_in_child,
+    timed,
+)
 
 TARGET = 0.9  # yieldflow epochs/s ≥ 0.9 × the reference's
 N_FEATURES = 20  # the pipeline has 14 numeric features + one-hot crop and soil ≈ 20-23
@@ -56,10 +65,18 @@ def make_data(rows: int, seed: int = 0) -> dict[str, np.ndarray]:
     return {"x_train": x_train, "y_train": y_train, "x_val": x_val, "y_val": y_val}
 
 
-def run_yieldflow(rows: int, batch_size: int, epochs: int, seed: int = 0) -> dict[str, Any]:
-    """yieldflow.ml.mlp.train_mlp for exactly `epochs` epochs (patience = epochs)."""
-    import torch
+def run_yieldflow(
+    rows: int,
+    batch_size: int,
+    epochs: int,
+    seed: int = 0,
+    device: str = "cpu",
+    cpu_threads: int = 0,
+) -> dict[str, Any]:
+    """yieldflow.ml.mlp.train_mlp for exactly `epochs` epochs (patience = epochs).
 
+    `cpu_threads` 0 lets train_mlp choose its threads, as the pipeline does.
+    """
     from yieldflow.config import TrainingConfig
     from yieldflow.ml.mlp import train_mlp
 
@@ -71,7 +88,8 @@ def run_yieldflow(rows: int, batch_size: int, epochs: int, seed: int = 0) -> dic
         max_epochs=epochs,
         patience=epochs,
         batch_size=batch_size,
-        device="cpu",
+        device=device,
+        cpu_threads=cpu_threads,
     )
     seconds, result = timed(
         lambda: train_mlp(
@@ -84,13 +102,19 @@ def run_yieldflow(rows: int, batch_size: int, epochs: int, seed: int = 0) -> dic
         "seconds": seconds,
         "epochs_per_s": epochs / seconds,
         "device": result.device,
-        "torch_threads": torch.get_num_threads(),
+        "torch_threads": result.threads,
         "final_train_loss": result.train_loss[-1],
     }
 
 
-def run_reference(rows: int, batch_size: int, epochs: int, seed: int = 0) -> dict[str, Any]:
-    """The same model, data and batches in the shortest correct loop one would write."""
+def run_reference(
+    rows: int, batch_size: int, epochs: int, seed: int = 0, device: str = "cpu"
+) -> dict[str, Any]:
+    """The same model, data and batches in the shortest correct loop one would write.
+
+    On a GPU everything lives on the device, the shuffle included (`randperm` on the GPU,
+    with a GPU generator), as one would write it there.
+    """
     import torch
 
     from yieldflow.ml.mlp import YieldMLP, fit_scaling
@@ -100,16 +124,17 @@ def run_reference(rows: int, batch_size: int, epochs: int, seed: int = 0) -> dic
     def train() -> float:
         torch.manual_seed(seed)
         model = YieldMLP(N_FEATURES, HIDDEN, **fit_scaling(data["x_train"], data["y_train"]))
+        model = model.to(device)
         optimizer = torch.optim.Adam(
             model.parameters(), lr=LEARNING_RATE, weight_decay=WEIGHT_DECAY
         )
         loss_fn = torch.nn.MSELoss()
-        generator = torch.Generator().manual_seed(seed)
-        x = torch.from_numpy(data["x_train"])
-        y = (torch.from_numpy(data["y_train"]) - model.y_mean) / model.y_std
+        generator = torch.Generator(device=device).manual_seed(seed)
+        x = torch.from_numpy(data["x_train"]).to(device)
+        y = (torch.from_numpy(data["y_train"]).to(device) - model.y_mean) / model.y_std
         model.train()
         for _ in range(epochs):
-            order = torch.randperm(len(y), generator=generator)
+            order = torch.randperm(len(y), generator=generator, device=device)
             for idx in torch.split(order, batch_size):
                 optimizer.zero_grad()
                 loss = loss_fn(model.forward_scaled(x[idx]), y[idx])
@@ -121,7 +146,7 @@ def run_reference(rows: int, batch_size: int, epochs: int, seed: int = 0) -> dic
     return {
         "seconds": seconds,
         "epochs_per_s": epochs / seconds,
-        "device": "cpu",
+        "device": device,
         "torch_threads": torch.get_num_threads(),
         "final_batch_loss": last_loss,
     }
@@ -184,6 +209,120 @@ def checks(measured: list[dict[str, Any]]) -> list[Check]:
             TARGET,
             f"batch {m['batch_size']}, {m['yieldflow_eps']:.2f} vs {m['reference_eps']:.2f} "
             f"epochs/s on {m['device']}",
+        )
+        for m in measured
+    ]
+
+
+# Benchmark 3 on a GPU, when the machine has one: rows → (batch size, GPU epochs per run,
+# repeats, CPU epochs per run). The same loop and reference run on the GPU (target as on
+# the CPU), and yieldflow's own CPU run on the same machine gives the speed-up: once with
+# the threads train_mlp chooses (as the pipeline trains) and once with every core. 48 rows
+# is the pipeline's real size, where the GPU is not expected to pay.
+GPU_SIZES: dict[str, dict[int, tuple[int, int, int, int]]] = {
+    "full": {48: (8, 100, 5, 100), 1_000_000: (4096, 20, 5, 2)},
+    "smoke": {48: (8, 10, 1, 10), 100_000: (4096, 2, 1, 1)},
+}
+
+
+def run_gpu(size: str) -> dict[str, Any]:
+    """Benchmark 3 on the GPU, in a child process; NotMeasured where there is none."""
+    measured = run_in_child("benchmarks.training:measure_gpu_sizes", {"size": size}).value
+    if not measured["sizes"]:
+        raise NotMeasured(measured["reason"])
+    return {
+        "sizes": measured["sizes"],
+        "gpu": measured["gpu"],
+        "machine": measured["machine"],
+        "checks": [c.as_dict() for c in gpu_checks(measured["sizes"])],
+    }
+
+
+def measure_gpu_sizes(size: str) -> dict[str, Any]:
+    """Child-process body: every size of GPU_SIZES[size], or the reason there is no GPU."""
+    import torch
+
+    from benchmarks.report import machine
+
+    if not torch.cuda.is_available():
+        return {"sizes": [], "reason": "no CUDA device on this machine"}
+    measured = []
+    for rows, (batch_size, epochs, repeats, cpu_epochs) in GPU_SIZES[size].items():
+        m = measure_gpu_size(rows, batch_size, epochs, repeats, cpu_epochs)
+        log(
+            f"training on the GPU, {rows:,} rows: yieldflow {m['yieldflow_eps']:.2f} "
+            f"epochs/s, reference {m['reference_eps']:.2f}; on the CPU "
+            f"{m['cpu_eps']:.2f} ({m['cpu_threads']} thread(s)), {m['cpu_all_eps']:.2f} "
+            f"({m['cpu_all_threads']} threads)"
+        )
+        measured.append(m)
+    props = torch.cuda.get_device_properties(0)
+    gpu = {
+        "name": torch.cuda.get_device_name(0),
+        "memory_gib": round(props.total_memory / 2**30, 1),
+        "multiprocessors": props.multi_processor_count,
+        "cuda": torch.version.cuda,
+    }
+    return {"sizes": measured, "gpu": gpu, "machine": machine()}
+
+
+def measure_gpu_size(
+    rows: int, batch_size: int, epochs: int, repeats: int, cpu_epochs: int
+) -> dict[str, Any]:
+    """One warm-up of each side, interleaved GPU repeats, then the CPU runs."""
+    import os
+
+    cores = os.cpu_count() or 1
+    for device in ("cuda", "cpu"):  # lazy init, cuBLAS handles, allocator, caches
+        run_reference(rows, batch_size, 1, device=device)
+        run_yieldflow(rows, batch_size, 1, device=device)
+    gpu = interleaved(
+        {
+            "yieldflow": lambda: run_yieldflow(rows, batch_size, epochs, device="cuda"),
+            "reference": lambda: run_reference(rows, batch_size, epochs, device="cuda"),
+        },
+        repeats,
+    )
+    cpu = interleaved(
+        {
+            "chosen": lambda: run_yieldflow(rows, batch_size, cpu_epochs),
+            "all": lambda: run_yieldflow(rows, batch_size, cpu_epochs, cpu_threads=cores),
+        },
+        max(1, min(repeats, 3)),
+    )
+    return {
+        "rows": rows,
+        "batch_size": batch_size,
+        "epochs": epochs,
+        "cpu_epochs": cpu_epochs,
+        "repeats": repeats,
+        "device": gpu["yieldflow"][0]["device"],
+        "yieldflow_eps": median(r["epochs_per_s"] for r in gpu["yieldflow"]),
+        "reference_eps": median(r["epochs_per_s"] for r in gpu["reference"]),
+        "cpu_eps": median(r["epochs_per_s"] for r in cpu["chosen"]),
+        "cpu_threads": cpu["chosen"][0]["torch_threads"],
+        "cpu_all_eps": median(r["epochs_per_s"] for r in cpu["all"]),
+        "cpu_all_threads": cpu["all"][0]["torch_threads"],
+        "yieldflow_s": [r["seconds"] for r in gpu["yieldflow"]],
+        "reference_s": [r["seconds"] for r in gpu["reference"]],
+        "cpu_s": [r["seconds"] for r in cpu["chosen"]],
+        "cpu_all_s": [r["seconds"] for r in cpu["all"]],
+    }
+
+
+def gpu_checks(measured: list[dict[str, Any]]) -> list[Check]:
+    return [
+        at_least(
+            "training-gpu",
+            f"{m['rows']:,} rows",
+            "epochs/s yieldflow / reference on the GPU",
+            m["yieldflow_eps"] / m["reference_eps"],
+            TARGET,
+            f"batch {m['batch_size']}, {m['yieldflow_eps']:.2f} vs {m['reference_eps']:.2f} "
+            f"epochs/s on {m['device']}; speed-up over the CPU "
+            f"{m['yieldflow_eps'] / m['cpu_eps']:.2f}x ({m['cpu_threads']} thread(s), as "
+            f"train_mlp chooses), {m['yieldflow_eps'] / m['cpu_all_eps']:.2f}x "
+            f"({m['cpu_all_threads']} threads)",
         )
         for m in measured
     ]

@@ -33,6 +33,17 @@ def prefect_server():
         yield
 
 
+@pytest.fixture
+def model_data():
+    """The small feature table of tests/test_split.py, split by season, ready to train on."""
+    from tests.test_split import feature_table
+    from yieldflow.config import SplitConfig
+    from yieldflow.split import prepare_model_data, temporal_split
+
+    table = feature_table()
+    return prepare_model_data(table, temporal_split(table["season"], SplitConfig()))
+
+
 @pytest.fixture(scope="session")
 def small_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """5 farms × 4 seasons of generated data (with logger faults), made once per session."""

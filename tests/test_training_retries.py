@@ -12,11 +12,9 @@ from prefect import flow
 from prefect.states import State
 
 import tasks.training as training_tasks
-from tests.test_split import feature_table
-from yieldflow.config import SplitConfig, TrainingConfig
+from yieldflow.config import TrainingConfig
 from yieldflow.ml.device_errors import is_transient_device_error, release_failed_attempt
 from yieldflow.ml.early_stopping import NonFiniteLossError
-from yieldflow.split import prepare_model_data, temporal_split
 
 
 @pytest.mark.parametrize(
@@ -52,12 +50,6 @@ class FlakyTrainer:
         if self.errors:
             raise self.errors.pop(0)
         return REAL_TRAIN_MLP(*args, **kwargs)
-
-
-@pytest.fixture
-def model_data():
-    table = feature_table()
-    return prepare_model_data(table, temporal_split(table["season"], SplitConfig()))
 
 
 @pytest.fixture
@@ -105,7 +97,6 @@ def test_programming_and_data_errors_fail_at_once(prefect_server, flaky, model_d
     state = run_training(model_data)
     assert state.is_failed()
     assert trainer.calls == 1
-
 
 
 def _fail_holding(elements: int, freed: list[bool]) -> None:
