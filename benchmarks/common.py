@@ -167,7 +167,7 @@ def run_in_child(
             capture_output=True,
             text=True,
             timeout=timeout,
-            env={**os.environ, **(env or {}), "PYTHONPATH": str(REPO_ROOT)},
+            env={**os.environ, **(env or {}), "PYTHONPATH": _python_path()},
         )
         if proc.returncode != 0 or not out.is_file():
             saved = cache_root() / f"failed-{target.replace(':', '.')}.log"
@@ -178,6 +178,13 @@ def run_in_child(
             )
         payload = json.loads(out.read_text())
     return ChildResult(payload["value"], payload["peak_rss_bytes"], payload["baseline_rss_bytes"])
+
+
+def _python_path() -> str:
+    """The repository first, then whatever PYTHONPATH already held (packages installed
+    with --target, as on a lent GPU machine, must reach the child too)."""
+    inherited = os.environ.get("PYTHONPATH", "")
+    return os.pathsep.join(p for p in (str(REPO_ROOT), inherited) if p)
 
 
 def _child_main(target: str, raw_kwargs: str, out: str) -> None:

@@ -220,7 +220,12 @@ def checks(measured: list[dict[str, Any]]) -> list[Check]:
 # the threads train_mlp chooses (as the pipeline trains) and once with every core. 48 rows
 # is the pipeline's real size, where the GPU is not expected to pay.
 GPU_SIZES: dict[str, dict[int, tuple[int, int, int, int]]] = {
-    "full": {48: (8, 100, 5, 100), 1_000_000: (4096, 20, 5, 2)},
+    "full": {
+        48: (8, 100, 5, 100),
+        10_000: (128, 10, 5, 5),
+        100_000: (4096, 20, 5, 10),
+        1_000_000: (4096, 10, 5, 2),
+    },
     "smoke": {48: (8, 10, 1, 10), 100_000: (4096, 2, 1, 1)},
 }
 
