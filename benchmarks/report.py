@@ -60,6 +60,10 @@ def machine() -> dict[str, str]:
 
 
 def git_commit() -> str:
+    """HEAD of this checkout, or YIELDFLOW_COMMIT when set: a copy of the tree (a GPU
+    machine's, a container's) may carry no .git, or a stale one, and says so there."""
+    if os.environ.get("YIELDFLOW_COMMIT"):
+        return os.environ["YIELDFLOW_COMMIT"]
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
@@ -77,7 +81,6 @@ def git_commit() -> str:
         ).stdout.strip()
         return out.stdout.strip() + (" (pipeline code modified)" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
-        # a copy without .git (a GPU machine, a container) can say where it came from
         return os.environ.get("YIELDFLOW_COMMIT", "unknown")
 
 

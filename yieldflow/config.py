@@ -120,6 +120,13 @@ class TrainingConfig(_Section):
         title="Device",
         description="auto: CUDA when available, else CPU.",
     )
+    cuda_graphs: bool = Field(
+        default=True,
+        title="CUDA graphs",
+        description="On a GPU, replay each training step as one captured CUDA graph "
+        "(the same step, several times faster for this small network). Turn off to "
+        "train step by step, e.g. to debug on the device.",
+    )
     cpu_threads: int = Field(
         default=0,
         ge=0,

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from yieldflow.config import TrainingConfig
+from yieldflow.ml.cuda_graph import CapturedStep
 from yieldflow.ml.early_stopping import EarlyStopping, NonFiniteLossError
 from yieldflow.ml.seeding import set_seeds
 from yieldflow.ml.threads import choose_threads, torch_threads
@@ -108,20 +109,26 @@ def train_one_epoch(
     optimizer: torch.optim.Optimizer,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
     batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    captured: CapturedStep | None = None,
 ) -> torch.Tensor:
     """One pass over the batches; returns the mean training loss as a device tensor.
 
     The loss is accumulated on the device and read once per epoch by the caller, so the
-    loop has no per-batch host synchronisation.
+    loop has no per-batch host synchronisation. A batch of the `captured` step's shape
+    replays that CUDA graph (the same step, see yieldflow.ml.cuda_graph); any other batch,
+    the last one of an epoch say, takes the eager step.
     """
     model.train()
     total = torch.zeros((), device=batches[0][0].device)
     count = 0
     for x_batch, y_scaled in batches:
-        optimizer.zero_grad()  # before the forward pass: each step sees only its batch
-        loss = loss_fn(model.forward_scaled(x_batch), y_scaled)
-        loss.backward()
-        optimizer.step()
+        if captured is not None and captured.fits(x_batch):
+            loss = captured(x_batch, y_scaled)
+        else:
+            optimizer.zero_grad()  # before the forward pass: each step sees only its batch
+            loss = loss_fn(model.forward_scaled(x_batch), y_scaled)
+            loss.backward()
+            optimizer.step()
         total.add_(loss.detach(), alpha=len(y_scaled))  # one op, no new tensor per step
         count += len(y_scaled)
     return total / count
@@ -182,13 +189,16 @@ def _fit(
     started = time.perf_counter()
     scaling = fit_scaling(x_train, y_train)
     model = YieldMLP(x_train.shape[1], config.hidden_units, **scaling).to(device)
+    # On a GPU a step of this small network costs kernel launches, not arithmetic: the
+    # whole step is captured as one CUDA graph (its Adam must be capturable), or else the
+    # fused Adam updates every parameter in one launch instead of one per op.
+    graphed = device.type == "cuda" and config.cuda_graphs
     optimizer = torch.optim.Adam(
         model.parameters(),
         lr=config.learning_rate,
         weight_decay=config.weight_decay,
-        # On a GPU a step of this small network costs kernel launches, not arithmetic:
-        # the fused Adam updates every parameter in one launch instead of one per op.
-        fused=True if device.type == "cuda" else None,
+        capturable=graphed,
+        fused=True if device.type == "cuda" and not graphed else None,
     )
     loss_fn = nn.MSELoss()
     generator = torch.Generator().manual_seed(seed)
@@ -203,9 +213,12 @@ def _fit(
     stopper = EarlyStopping(patience=config.patience, min_delta=config.min_delta)
     result = TrainingResult(model=model, device=str(device))
     best_state = _snapshot(model)
+    captured: CapturedStep | None = None
     for epoch in range(1, config.max_epochs + 1):
         batches = _batches(xt, yt_scaled, config.batch_size, generator)
-        train_loss_t = train_one_epoch(model, optimizer, loss_fn, batches)
+        if graphed and captured is None:
+            captured = CapturedStep(model, model.forward_scaled, optimizer, loss_fn, *batches[0])
+        train_loss_t = train_one_epoch(model, optimizer, loss_fn, batches, captured)
         model.eval()
         with torch.inference_mode():
             val_loss_t = loss_fn(model.forward_scaled(xv), yv_scaled)
