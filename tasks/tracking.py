@@ -109,6 +109,7 @@ def log_mlp_run(
         "seed": config.seed,
         "device": result.device,
         "torch_threads": result.threads,
+        "cuda_graphs": result.cuda_graphs,
         "optimizer": "Adam",
         "loss": "MSELoss",
         "n_features": len(data.feature_names),

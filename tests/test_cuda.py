@@ -33,7 +33,7 @@ def _train(model_data, device: str, seed: int = 3, **config):
 
 def test_cuda_training_repeats_exactly_with_the_same_seed(model_data):
     first, second = _train(model_data, "cuda"), _train(model_data, "cuda")
-    assert first.device.startswith("cuda")
+    assert first.device.startswith("cuda") and first.cuda_graphs
     assert first.train_loss == second.train_loss
     assert first.val_loss == second.val_loss
     assert first.best_epoch == second.best_epoch

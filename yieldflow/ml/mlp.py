@@ -97,6 +97,7 @@ class TrainingResult:
     stop_reason: str = ""  # "patience" or "max_epochs"
     device: str = "cpu"
     threads: int = 1  # torch intra-op threads used (on CPU; see yieldflow.ml.threads)
+    cuda_graphs: bool = False  # full batches replayed a captured CUDA graph
     seconds: float = 0.0
 
     @property
@@ -211,7 +212,7 @@ def _fit(
     yv_scaled = (to_device(y_val) - model.y_mean) / model.y_std
 
     stopper = EarlyStopping(patience=config.patience, min_delta=config.min_delta)
-    result = TrainingResult(model=model, device=str(device))
+    result = TrainingResult(model=model, device=str(device), cuda_graphs=graphed)
     best_state = _snapshot(model)
     captured: CapturedStep | None = None
     for epoch in range(1, config.max_epochs + 1):
