@@ -190,16 +190,18 @@ def _fit(
     started = time.perf_counter()
     scaling = fit_scaling(x_train, y_train)
     model = YieldMLP(x_train.shape[1], config.hidden_units, **scaling).to(device)
-    # On a GPU a step of this small network costs kernel launches, not arithmetic: the
-    # whole step is captured as one CUDA graph (its Adam must be capturable), or else the
-    # fused Adam updates every parameter in one launch instead of one per op.
+    # A step of this small network costs op dispatches and kernel launches, not
+    # arithmetic. On a GPU the whole step is captured as one CUDA graph (its Adam must be
+    # capturable); otherwise the fused Adam updates every parameter in one op instead of
+    # ~10 per parameter: on the CPU at 48 rows a training run took 28 % less time with it
+    # (25 % at 10k rows, 8 % at 1M; one thread, benchmarks/findings.md).
     graphed = device.type == "cuda" and config.cuda_graphs
     optimizer = torch.optim.Adam(
         model.parameters(),
         lr=config.learning_rate,
         weight_decay=config.weight_decay,
         capturable=graphed,
-        fused=True if device.type == "cuda" and not graphed else None,
+        fused=not graphed,
     )
     loss_fn = nn.MSELoss()
     generator = torch.Generator().manual_seed(seed)
