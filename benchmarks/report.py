@@ -81,7 +81,7 @@ def git_commit() -> str:
         ).stdout.strip()
         return out.stdout.strip() + (" (pipeline code modified)" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
-        return os.environ.get("YIELDFLOW_COMMIT", "unknown")
+        return "unknown"
 
 
 def _headline(run_info: dict[str, float] | None) -> str:
