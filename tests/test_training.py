@@ -149,3 +149,30 @@ def test_cuda_request_without_a_gpu_is_a_clear_error():
     x_tr, y_tr, x_va, y_va = make_data()
     with pytest.raises(RuntimeError, match="no CUDA device"):
         train_mlp(x_tr, y_tr, x_va, y_va, TrainingConfig(device="cuda"), seed=0)
+
+
+def test_undoing_the_capture_warmup_restores_the_start_in_place():
+    """The CUDA graph keeps pointers to the weights and Adam's state, so the warm-up before
+    a capture must be undone in the same tensors (checked here on the CPU)."""
+    from yieldflow.ml.cuda_graph import _undo_warmup
+
+    torch.manual_seed(0)
+    model = YieldMLP(3, [5])
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1, capturable=False)
+    initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    pointers = [p.data_ptr() for p in model.parameters()]
+    nn.MSELoss()(model.forward_scaled(torch.randn(4, 3)), torch.randn(4)).backward()
+    optimizer.step()  # a warm-up step: weights and Adam state move
+    state_pointers = [v.data_ptr() for st in optimizer.state.values() for v in st.values()]
+
+    _undo_warmup(model, optimizer, initial)
+
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, initial[name]), name
+    assert [p.data_ptr() for p in model.parameters()] == pointers
+    for st in optimizer.state.values():
+        for value in st.values():
+            assert not value.any()
+    assert [v.data_ptr() for st in optimizer.state.values() for v in st.values()] == (
+        state_pointers
+    )

@@ -1,7 +1,7 @@
 """A whole training step replayed as one CUDA graph.
 
 Why: the yield MLP is tiny, so on a GPU a step costs kernel launches, not arithmetic.
-Measured on a lent H100 (benchmarks/findings.md): an eager step is ~40 launches with the
+Measured on a lent H100 (benchmarks/findings.md): an eager step is ~27 launches with the
 GPU busy about 3 % of the time, and the eager loop ran only 1.08x one CPU thread at 1M
 rows (0.5x at the pipeline's 48). Replaying one captured graph per batch ran 7-10x faster
 than the eager loop in a probe of the same loop.
@@ -69,10 +69,10 @@ class CapturedStep:
 def _undo_warmup(
     model: nn.Module, optimizer: torch.optim.Optimizer, weights: dict[str, torch.Tensor]
 ) -> None:
-    """Initial weights and a fresh Adam state, in place (the graph keeps these tensors)."""
+    """Initial weights and a fresh Adam state, in place (the graph keeps these tensors):
+    load_state_dict copies into the model's own tensors, as _fit's final restore relies on."""
+    model.load_state_dict(weights)
     with torch.no_grad():
-        for name, value in model.state_dict().items():
-            value.copy_(weights[name])
         for state in optimizer.state.values():
             for value in state.values():  # step, exp_avg, exp_avg_sq: all start at zero
                 if isinstance(value, torch.Tensor):
