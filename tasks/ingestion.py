@@ -2,22 +2,27 @@
 
 Ingestion is cached on the dataset's fingerprint (every file's key, size and version) and
 the ingestion code, with its result persisted: a run re-started after a crash reuses it
-instead of re-reading everything.
+instead of re-reading everything. The result is stored as yieldflow.ingest_store packs it
+(readings as Parquet), not pickled: ~6x smaller, so persisting it on every fresh run costs
+a fraction of the time and memory.
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import time
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.serializers import Serializer
 
 from yieldflow.fingerprint import code_fingerprint
 from yieldflow.ingest import IngestionResult, ingest_dataset, write_quarantine_report
+from yieldflow.ingest_store import pack_ingestion, unpack_ingestion
 from yieldflow.progress import StageProgress, track
 from yieldflow.storage import DataSource, open_source
 from yieldflow.workspace import RunWorkspace
@@ -27,6 +32,7 @@ INGESTION_CODE = (
     "yieldflow.ingest",
     "yieldflow.ingest_parse",
     "yieldflow.ingest_run",
+    "yieldflow.ingest_store",
     "yieldflow.sensor_batches",
     "yieldflow.validation",
 )
@@ -68,6 +74,20 @@ class CountingSource:
         return self._source.fingerprint()
 
 
+class IngestionSerializer(Serializer):
+    """Prefect result serializer for the ingestion cache (base64: Prefect keeps results as
+    text inside a JSON record). Registered by its type name when this module is imported,
+    which a cache hit needs, as every flow that calls ingest does."""
+
+    type: Literal["yieldflow-ingestion"] = "yieldflow-ingestion"
+
+    def dumps(self, obj: IngestionResult) -> bytes:
+        return base64.b64encode(pack_ingestion(obj))
+
+    def loads(self, blob: bytes) -> IngestionResult:
+        return unpack_ingestion(base64.b64decode(blob))
+
+
 def _ingestion_key(context: Any, parameters: dict[str, Any]) -> str:
     return f"ingest-{parameters['fingerprint']}-{code_fingerprint(INGESTION_CODE)}"
 
@@ -78,6 +98,7 @@ def _ingestion_key(context: Any, parameters: dict[str, Any]) -> str:
     cache_key_fn=_ingestion_key,
     cache_expiration=CACHE_EXPIRATION,
     persist_result=True,
+    result_serializer=IngestionSerializer(),
 )
 def ingest(data_uri: str, fingerprint: str) -> IngestionResult:
     """Validate every file against the contract (pure: writes nothing)."""
