@@ -73,6 +73,10 @@ def run_prefect(config: dict[str, Any]) -> dict[str, Any]:
 
 def run_plain(config: dict[str, Any]) -> dict[str, Any]:
     """Child side: the same flow body with tasks and flows called as plain functions."""
+    # First, as on the Prefect side: flows/__init__.py sets an import order that matters.
+    import flows  # noqa: F401
+
+    # isort: split
     import prefect.artifacts
     from prefect.flows import Flow
     from prefect.logging import disable_run_logger

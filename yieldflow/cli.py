@@ -236,6 +236,7 @@ def run(summary_json: Path | None, verbose: bool, **options: Any) -> None:
     With no --data it uses the built-in default dataset (12 farms, 4 seasons, 48 harvests).
     In a terminal, long stages show progress bars; the log lines say what each stage did.
     """
+    import flows  # noqa: F401  (first, for its import order: see flows/__init__.py)
     from yieldflow.console import configure_output, fail, print_summary
     from yieldflow.progress import terminal_progress
 
@@ -269,6 +270,7 @@ def forecast(out: Path | None, verbose: bool, **options: Any) -> None:
     The growing windows come from the dataset's planned_seasons.csv; the model, its
     encoder and its interval come from the MLflow registry (run `yieldflow run` first).
     """
+    import flows  # noqa: F401  (first, for its import order: see flows/__init__.py)
     from yieldflow.console import fail, print_forecast, quiet_tracebacks
 
     config = _validated(ForecastConfig, options)
