@@ -71,10 +71,18 @@ def chromium(profile_dir: Path) -> Iterator[BrowserContext]:
             context.close()
 
 
-def open_page(context: BrowserContext, url: str) -> Page:
-    """A new tab on url, with the network idle (the app's API calls answered)."""
+def open_page(context: BrowserContext, url: str, viewport: tuple[int, int] | None = None) -> Page:
+    """A new tab on url, loaded, with the app's first API calls given time to answer.
+
+    Not ``goto(wait_until="networkidle")``: MLflow's runs page polls, and on a busy CI
+    machine it never stayed quiet for 500 ms within goto's 60 s (a CI run failed so). The
+    tests wait for the elements they check instead.
+    """
     page = context.new_page()
-    page.goto(url, wait_until="networkidle")
+    if viewport:
+        page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
+    page.goto(url, wait_until="load")
+    settle(page)
     return page
 
 

@@ -29,6 +29,7 @@ from tests.browser import (
     missing_browser,
     open_page,
     screenshot,
+    settle,
 )
 from tests.stack_fixtures import EXPERIMENT, REPO, without_credentials
 from yieldflow.config import PipelineConfig, SplitConfig, TrainingConfig
@@ -246,9 +247,8 @@ def test_deployment_run_form_lists_every_parameter_with_title_and_description(ui
 def test_mlflow_lists_the_model_runs_with_their_metrics(ui: Ui):
     from playwright.sync_api import expect
 
-    page = ui.context.new_page()
-    page.set_viewport_size({"width": 1760, "height": 1000})  # room for the metric columns
-    page.goto(f"{ui.mlflow}/#/experiments/{ui.experiment_id}/runs", wait_until="networkidle")
+    runs = f"{ui.mlflow}/#/experiments/{ui.experiment_id}/runs"
+    page = open_page(ui.context, runs, viewport=(1760, 1000))  # room for the metric columns
     expect(page.get_by_role("heading", name="Training runs")).to_be_visible()
     parent = page.get_by_role("link", name=ui.pipeline_run_name, exact=True)
     expect(parent).to_be_visible()
@@ -287,7 +287,8 @@ def test_mlflow_link_from_prefect_opens_the_training_runs(ui: Ui):
 
     page = open_page(ui.context, f"{ui.prefect}/artifacts/artifact/{ui.artifact_ids[LINK_KEY]}")
     href = page.get_by_role("link", name="Runs in MLflow").get_attribute("href") or ""
-    page.goto(href, wait_until="networkidle")
+    page.goto(href, wait_until="load")
+    settle(page)
     try:
         expect(page.get_by_role("link", name=ui.pipeline_run_name, exact=True)).to_be_visible(
             timeout=20_000
