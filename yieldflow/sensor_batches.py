@@ -378,7 +378,7 @@ def _deduplicated(typed: list[pd.DataFrame], run: Findings) -> dict[str, pd.Seri
         joined = keys.pop(name) if name in keys else None
         column = _joined([frame.pop(name) for frame in typed]) if joined is None else joined
         del joined
-        readings[name] = pd.Series(column.array.take(order))
+        readings[name] = pd.Series(column.array.take(order), copy=False)
         del column
         _release_freed_memory()
     typed.clear()
@@ -400,7 +400,7 @@ def _joined(parts: list[pd.Series]) -> pd.Series:
     if len(parts) == 1:
         return parts[0].reset_index(drop=True)
     if isinstance(parts[0].dtype, pd.CategoricalDtype):  # _file: keys differ per frame
-        return pd.Series(union_categoricals(parts, ignore_order=True))
+        return pd.Series(union_categoricals(parts, ignore_order=True), copy=False)
     if getattr(parts[0].dtype, "storage", None) == "pyarrow":  # strings
         return _joined_strings(parts)
     return pd.concat(parts, ignore_index=True)
@@ -434,7 +434,7 @@ def _joined_strings(parts: list[pd.Series]) -> pd.Series:
     strings = pa.array(joined.array)
     if isinstance(strings, pa.ChunkedArray):
         strings = strings.combine_chunks()
-    return pd.Series(pd.array(strings, dtype=joined.dtype))
+    return pd.Series(pd.array(strings, dtype=joined.dtype), copy=False)
 
 
 def _release_freed_memory() -> None:

@@ -82,7 +82,7 @@ def _first_failure(raw: pd.DataFrame, rules: list[tuple[pd.Series, str, str]], s
         reason,
         scope,
     )
-    return pd.Series(failed, index=raw.index), found
+    return pd.Series(failed, index=raw.index, copy=False), found
 
 
 def to_float(text: pd.Series) -> pd.Series:
@@ -97,7 +97,7 @@ def to_float(text: pd.Series) -> pd.Series:
         values = pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return pd.to_numeric(text, errors="coerce").astype("float64")
-    return pd.Series(values, index=text.index, dtype="float64")
+    return pd.Series(values, index=text.index, dtype="float64", copy=False)
 
 
 def parse_timestamps(
@@ -123,13 +123,13 @@ def parse_timestamps(
     rules = [
         (farm == "", "farm_id", "missing farm_id"),
         (
-            pd.Series(farm_code != folder.cat.codes.to_numpy(), index=raw.index),
+            pd.Series(farm_code != folder.cat.codes.to_numpy(), index=raw.index, copy=False),
             "farm_id",
             "farm_id does not match its folder",
         ),
-        (pd.Series(blank, index=raw.index), "timestamp", "missing timestamp"),
+        (pd.Series(blank, index=raw.index, copy=False), "timestamp", "missing timestamp"),
         (
-            pd.Series(unplaceable, index=raw.index),
+            pd.Series(unplaceable, index=raw.index, copy=False),
             "timestamp",
             "ambiguous or nonexistent local time",
         ),
@@ -179,7 +179,7 @@ def _strict_stamps(text: pd.Series) -> tuple[pd.Series, np.ndarray] | None:
         instants = pc.cast(seconds, pa.timestamp("ns")).to_numpy()
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
-    stamps = pd.Series(instants, index=text.index).dt.tz_localize("UTC")
+    stamps = pd.Series(instants, index=text.index, copy=False).dt.tz_localize("UTC")
     return stamps, naive.to_numpy(zero_copy_only=False)
 
 
@@ -207,7 +207,7 @@ def _place_local_times(
             moved = wall.tz_localize(zone, ambiguous="NaT", nonexistent="NaT").tz_convert(None)
             utc[rows] = moved.to_numpy()
             unplaceable[rows] = np.isnat(utc[rows])
-    return pd.Series(utc, index=stamps.index).dt.tz_localize("UTC"), unplaceable
+    return pd.Series(utc, index=stamps.index, copy=False).dt.tz_localize("UTC"), unplaceable
 
 
 def clean_values(
