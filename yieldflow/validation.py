@@ -42,6 +42,12 @@ _FALSE = ("false", "0", "no", "n", "f")
 
 def entries(file, line, column, raw, reason, scope: str) -> pd.DataFrame:
     """Quarantine rows from scalars or aligned arrays (one entry per element)."""
+    if len(line) == 0:  # most calls find nothing (a clean batch): no constructor then
+        return empty_entries()
+    return _entry_table(file, line, column, raw, reason, scope)
+
+
+def _entry_table(file, line, column, raw, reason, scope: str) -> pd.DataFrame:
     # One constructor, in QUARANTINE_COLUMNS order: each pandas step apart costs ~1 ms,
     # and every batch makes several of these tables.
     values = (file, line, column, raw, reason, scope)
@@ -51,8 +57,12 @@ def entries(file, line, column, raw, reason, scope: str) -> pd.DataFrame:
     return frame
 
 
+_EMPTY_ENTRIES = _entry_table([], [], [], [], [], "value")
+
+
 def empty_entries() -> pd.DataFrame:
-    return entries([], [], [], [], [], "value")
+    """A quarantine table without rows: a new frame whose empty columns are shared."""
+    return _EMPTY_ENTRIES.copy(deep=False)
 
 
 def _first_failure(raw: pd.DataFrame, rules: list[tuple[pd.Series, str, str]], scope: str):
