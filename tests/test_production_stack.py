@@ -4,9 +4,15 @@ the seasonal deployment triggered on an S3 dataset. Nothing here is mocked."""
 
 from __future__ import annotations
 
+import asyncio
+import importlib.util
 import json
 import subprocess
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 
 from tests.servers import free_port
@@ -16,6 +22,7 @@ from tests.stack_fixtures import (
     BIN,
     DATA_BUCKET,
     EXPERIMENT,
+    REPO,
     SECRET_KEY,
     TRACKING_PASSWORD,
 )
@@ -165,3 +172,90 @@ def test_s3_down_at_the_start_fails_clearly_after_the_retries(stack, tmp_path):
     assert "Traceback" not in done.stderr + done.stdout
     for planted in PLANTED:
         assert planted not in done.stderr + done.stdout
+
+
+def _zombie_runs_script():
+    """deployments/zombie_runs.py as a module (deployments/ is a folder of scripts)."""
+    spec = importlib.util.spec_from_file_location(
+        "zombie_runs", REPO / "deployments" / "zombie_runs.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_run_whose_heartbeats_stop_is_marked_crashed(stack):
+    """create_pools.sh set up the zombie automation; running its script again updates it.
+    The same automation, 10 s instead of three heartbeat intervals and watching only two
+    probe runs, crashes the run that fell silent and leaves the one that completed."""
+    from prefect.settings import get_current_settings
+
+    env, _ = stack
+    zombie_runs = _zombie_runs_script()
+    again = subprocess.run(
+        [str(BIN / "python"), str(REPO / "deployments" / "zombie_runs.py")],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    frequency = get_current_settings().flows.heartbeat_frequency  # the stack sets none
+    expected = timedelta(seconds=zombie_runs.MISSED_HEARTBEATS * frequency)
+    silent, done = asyncio.run(_zombie_probe(env["PREFECT_API_URL"], zombie_runs, expected))
+    assert silent.type.value == "CRASHED", silent
+    assert "heartbeat" in (silent.message or ""), silent.message
+    assert done.type.value == "COMPLETED", done
+
+
+async def _zombie_probe(api: str, zombie_runs, expected: timedelta):
+    """(state of the run that sent one heartbeat and went silent, state of the run that
+    completed after its heartbeat), once the first has left Running or after 120 s."""
+    from prefect import flow
+    from prefect.client.orchestration import PrefectClient
+    from prefect.events.schemas.automations import AutomationCore
+    from prefect.events.schemas.events import ResourceSpecification
+    from prefect.states import Completed, Running
+
+    @flow(name="zombie-probe")
+    def probe() -> None: ...
+
+    async with PrefectClient(api) as client:
+        installed = await client.read_automations_by_name(zombie_runs.NAME)
+        assert len(installed) == 1, installed  # updated by the second run, not added
+        assert installed[0].trigger.within == expected, installed[0].trigger
+        silent = await client.create_flow_run(probe, state=Running())
+        done = await client.create_flow_run(probe, state=Running())
+        watcher = zombie_runs.zombie_automation(timedelta(seconds=10))
+        watcher.name = f"test probe {uuid.uuid4().hex[:8]}"
+        runs = [f"prefect.flow-run.{run.id}" for run in (silent, done)]
+        watcher.trigger.match = ResourceSpecification({"prefect.resource.id": runs})
+        watcher_id = await client.create_automation(
+            AutomationCore.model_validate(watcher.model_dump(exclude={"id"}))
+        )
+        try:
+            await asyncio.sleep(1)  # loaded by the server's trigger service
+            beats = [
+                {
+                    "id": str(uuid.uuid4()),
+                    "occurred": datetime.now(UTC).isoformat(),
+                    "event": "prefect.flow-run.heartbeat",
+                    "resource": {"prefect.resource.id": resource},
+                    "related": [],
+                    "payload": {},
+                }
+                for resource in runs
+            ]
+            async with httpx.AsyncClient() as http:
+                (await http.post(f"{api}/events", json=beats)).raise_for_status()
+            await client.set_flow_run_state(done.id, Completed())
+            started = time.monotonic()
+            while time.monotonic() - started < 120:
+                state = (await client.read_flow_run(silent.id)).state
+                if state.type.value != "RUNNING":
+                    break
+                await asyncio.sleep(1)
+            return state, (await client.read_flow_run(done.id)).state
+        finally:
+            await client.delete_automation(watcher_id)
