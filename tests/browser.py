@@ -81,6 +81,11 @@ def open_page(context: BrowserContext, url: str, viewport: tuple[int, int] | Non
     page = context.new_page()
     if viewport:
         page.set_viewport_size({"width": viewport[0], "height": viewport[1]})
+    return go(page, url)
+
+
+def go(page: Page, url: str) -> Page:
+    """Navigate page to url as open_page does: loaded, then a best-effort idle wait."""
     page.goto(url, wait_until="load")
     settle(page)
     return page

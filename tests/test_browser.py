@@ -25,11 +25,11 @@ from pydantic import BaseModel
 from tests.browser import (
     chromium,
     copy_screenshots,
+    go,
     image_loaded,
     missing_browser,
     open_page,
     screenshot,
-    settle,
 )
 from tests.stack_fixtures import EXPERIMENT, REPO, without_credentials
 from yieldflow.config import PipelineConfig, SplitConfig, TrainingConfig
@@ -287,8 +287,7 @@ def test_mlflow_link_from_prefect_opens_the_training_runs(ui: Ui):
 
     page = open_page(ui.context, f"{ui.prefect}/artifacts/artifact/{ui.artifact_ids[LINK_KEY]}")
     href = page.get_by_role("link", name="Runs in MLflow").get_attribute("href") or ""
-    page.goto(href, wait_until="load")
-    settle(page)
+    go(page, href)
     try:
         expect(page.get_by_role("link", name=ui.pipeline_run_name, exact=True)).to_be_visible(
             timeout=20_000
