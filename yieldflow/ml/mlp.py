@@ -8,7 +8,7 @@ outside it has to remember how the data were scaled.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -175,6 +175,28 @@ def train_mlp(
     return result
 
 
+def make_adam(
+    params: Iterable[torch.nn.Parameter], config: TrainingConfig, graphed: bool
+) -> torch.optim.Adam:
+    """Adam that updates every parameter in a few ops, not ~10 ops per parameter.
+
+    A step of this small network costs op dispatches and kernel launches, not arithmetic.
+    Uncaptured, the fused Adam took 28 % less time than the default on the CPU at 48 rows
+    (25 % at 10k, 8 % at 1M; one thread). Captured in a CUDA graph, Adam must be
+    capturable and is asked for the multi-tensor (foreach) kernels by name: given
+    fused=False alone, torch falls back to the per-parameter loop, which made the graphed
+    loop 12-59 % slower on an H100 (benchmarks/findings.md, tenth pass).
+    """
+    kernels = {"foreach": True} if graphed else {"fused": True}
+    return torch.optim.Adam(
+        params,
+        lr=config.learning_rate,
+        weight_decay=config.weight_decay,
+        capturable=graphed,
+        **kernels,
+    )
+
+
 def _fit(
     x_train: np.ndarray,
     y_train: np.ndarray,
@@ -190,19 +212,9 @@ def _fit(
     started = time.perf_counter()
     scaling = fit_scaling(x_train, y_train)
     model = YieldMLP(x_train.shape[1], config.hidden_units, **scaling).to(device)
-    # A step of this small network costs op dispatches and kernel launches, not
-    # arithmetic. On a GPU the whole step is captured as one CUDA graph (its Adam must be
-    # capturable); otherwise the fused Adam updates every parameter in one op instead of
-    # ~10 per parameter: on the CPU at 48 rows a training run took 28 % less time with it
-    # (25 % at 10k rows, 8 % at 1M; one thread, benchmarks/findings.md).
+    # On a GPU the whole step is captured as one CUDA graph (see yieldflow.ml.cuda_graph).
     graphed = device.type == "cuda" and config.cuda_graphs
-    optimizer = torch.optim.Adam(
-        model.parameters(),
-        lr=config.learning_rate,
-        weight_decay=config.weight_decay,
-        capturable=graphed,
-        fused=not graphed,
-    )
+    optimizer = make_adam(model.parameters(), config, graphed)
     loss_fn = nn.MSELoss()
     generator = torch.Generator().manual_seed(seed)
 
