@@ -74,6 +74,26 @@ def ensure_zombie_automation(within: timedelta):
     return wanted
 
 
+def silent_seconds(within: float | None, frequency: int | None) -> float:
+    """How long a run may stay silent: the given wait, else three heartbeat intervals.
+
+    A wait of one interval or less would crash healthy runs between their heartbeats, so
+    it is refused (ValueError, with the reason).
+    """
+    if within is None:
+        if frequency is None:
+            raise ValueError("flow run heartbeats are off and no --within-seconds was given")
+        return MISSED_HEARTBEATS * frequency
+    if within <= 0:
+        raise ValueError(f"--within-seconds must be positive, got {within:g}")
+    if frequency is not None and within <= frequency:
+        raise ValueError(
+            f"--within-seconds {within:g} is not longer than the heartbeat interval "
+            f"({frequency} s, PREFECT_FLOWS_HEARTBEAT_FREQUENCY): healthy runs would be crashed"
+        )
+    return within
+
+
 def main(argv: list[str] | None = None) -> int:
     from prefect.settings import get_current_settings
 
@@ -88,7 +108,10 @@ def main(argv: list[str] | None = None) -> int:
     if frequency is None and args.within_seconds is None:
         print("flow run heartbeats are off (PREFECT_FLOWS_HEARTBEAT_FREQUENCY): nothing to watch")
         return 0
-    seconds = args.within_seconds or MISSED_HEARTBEATS * frequency
+    try:
+        seconds = silent_seconds(args.within_seconds, frequency)
+    except ValueError as error:
+        parser.error(str(error))
     automation = ensure_zombie_automation(timedelta(seconds=seconds))
     print(f"automation {automation.name!r}: runs silent for {seconds:g} s are marked Crashed")
     return 0

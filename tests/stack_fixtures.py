@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -35,6 +37,14 @@ DATA_BUCKET = "farm-data"
 ARTIFACT_BUCKET = "mlflow-artifacts"
 SEASONAL_DEPLOYMENT = "seasonal-yield-pipeline/seasonal-retrain"
 EXPERIMENT = "integration"
+
+
+def deployment_script(name: str) -> ModuleType:
+    """deployments/<name>.py as a module (deployments/ is a folder of scripts)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "deployments" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def without_credentials(uri: str) -> str:

@@ -5,7 +5,6 @@ the seasonal deployment triggered on an S3 dataset. Nothing here is mocked."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import subprocess
 import time
@@ -25,6 +24,7 @@ from tests.stack_fixtures import (
     REPO,
     SECRET_KEY,
     TRACKING_PASSWORD,
+    deployment_script,
 )
 
 PLANTED = (ACCESS_KEY, SECRET_KEY, TRACKING_PASSWORD)
@@ -174,16 +174,6 @@ def test_s3_down_at_the_start_fails_clearly_after_the_retries(stack, tmp_path):
         assert planted not in done.stderr + done.stdout
 
 
-def _zombie_runs_script():
-    """deployments/zombie_runs.py as a module (deployments/ is a folder of scripts)."""
-    spec = importlib.util.spec_from_file_location(
-        "zombie_runs", REPO / "deployments" / "zombie_runs.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_a_run_whose_heartbeats_stop_is_marked_crashed(stack):
     """create_pools.sh set up the zombie automation; running its script again updates it.
     The same automation, 10 s instead of three heartbeat intervals and watching only two
@@ -191,7 +181,7 @@ def test_a_run_whose_heartbeats_stop_is_marked_crashed(stack):
     from prefect.settings import get_current_settings
 
     env, _ = stack
-    zombie_runs = _zombie_runs_script()
+    zombie_runs = deployment_script("zombie_runs")
     again = subprocess.run(
         [str(BIN / "python"), str(REPO / "deployments" / "zombie_runs.py")],
         cwd=REPO,
