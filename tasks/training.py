@@ -9,7 +9,7 @@ from prefect.cache_policies import NO_CACHE
 
 from yieldflow.config import TrainingConfig
 from yieldflow.ml.device_errors import is_transient_device_error, release_failed_attempt
-from yieldflow.ml.mlp import TrainingResult, train_mlp
+from yieldflow.ml.mlp import TrainingResult, small_data_gpu_hint, train_mlp
 from yieldflow.ml.patience_study import PatienceStudy, study_patience
 from yieldflow.progress import track
 from yieldflow.split import ModelData
@@ -70,6 +70,9 @@ def train(data: ModelData, config: TrainingConfig, seed: int) -> TrainingResult:
         result.stopped_epoch,
         result.stop_reason,
     )
+    hint = small_data_gpu_hint(result.device, len(data.y["train"]))
+    if hint:
+        logger.info(hint)
     return result
 
 

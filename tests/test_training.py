@@ -12,6 +12,7 @@ from yieldflow.ml.mlp import (
     fit_scaling,
     make_adam,
     predict,
+    small_data_gpu_hint,
     train_mlp,
     train_one_epoch,
 )
@@ -190,3 +191,10 @@ def test_adam_updates_all_parameters_in_multi_tensor_kernels(graphed):
         assert settings["capturable"] and settings["foreach"] and not settings["fused"]
     else:
         assert settings["fused"] and not settings["capturable"]
+
+
+def test_a_small_training_set_on_a_gpu_gets_a_hint_that_the_cpu_is_faster():
+    hint = small_data_gpu_hint("cuda:0", 24)
+    assert hint and "24 training rows on cuda:0" in hint and "--device cpu" in hint
+    assert small_data_gpu_hint("cpu", 24) is None
+    assert small_data_gpu_hint("cuda:0", 1_000_000) is None

@@ -87,6 +87,24 @@ def resolve_device(requested: str) -> torch.device:
     return torch.device(requested)
 
 
+# Below about this many training rows the CPU trains faster end to end: on a lent H100 the
+# first CUDA training in a process took 7.8 s at 24 rows, the next ones 0.5 s, one CPU
+# thread 0.8 s; the GPU's steady lead is 3.3x at 10k rows (benchmarks/findings.md, tenth
+# pass), so that is about where its start-up is paid back.
+GPU_PAYS_FROM_ROWS = 10_000
+
+
+def small_data_gpu_hint(device: str, training_rows: int) -> str | None:
+    """Why the CPU would do, when a small training set went to a GPU; else None."""
+    if not device.startswith("cuda") or training_rows >= GPU_PAYS_FROM_ROWS:
+        return None
+    return (
+        f"{training_rows} training rows on {device}: below ~{GPU_PAYS_FROM_ROWS:,} rows the "
+        "CPU is faster, since starting CUDA costs seconds (--device cpu; training.device "
+        "in a deployment's parameters)"
+    )
+
+
 @dataclass
 class TrainingResult:
     model: YieldMLP  # best weights restored, on the CPU
