@@ -74,16 +74,15 @@ def ensure_zombie_automation(within: timedelta):
     return wanted
 
 
-def silent_seconds(within: float | None, frequency: int | None) -> float:
-    """How long a run may stay silent: the given wait, else three heartbeat intervals.
+def silent_seconds(within: float | None, frequency: int | None) -> float | None:
+    """How long a run may stay silent: the given wait, else three heartbeat intervals;
+    None when heartbeats are off and no wait was given (nothing to watch).
 
     A wait of one interval or less would crash healthy runs between their heartbeats, so
     it is refused (ValueError, with the reason).
     """
     if within is None:
-        if frequency is None:
-            raise ValueError("flow run heartbeats are off and no --within-seconds was given")
-        return MISSED_HEARTBEATS * frequency
+        return None if frequency is None else MISSED_HEARTBEATS * frequency
     if within <= 0:
         raise ValueError(f"--within-seconds must be positive, got {within:g}")
     if frequency is not None and within <= frequency:
@@ -104,14 +103,15 @@ def main(argv: list[str] | None = None) -> int:
         help=f"how long a run may stay silent (default: {MISSED_HEARTBEATS} heartbeat intervals)",
     )
     args = parser.parse_args(argv)
-    frequency = get_current_settings().flows.heartbeat_frequency
-    if frequency is None and args.within_seconds is None:
-        print("flow run heartbeats are off (PREFECT_FLOWS_HEARTBEAT_FREQUENCY): nothing to watch")
-        return 0
     try:
-        seconds = silent_seconds(args.within_seconds, frequency)
+        seconds = silent_seconds(
+            args.within_seconds, get_current_settings().flows.heartbeat_frequency
+        )
     except ValueError as error:
         parser.error(str(error))
+    if seconds is None:
+        print("flow run heartbeats are off (PREFECT_FLOWS_HEARTBEAT_FREQUENCY): nothing to watch")
+        return 0
     automation = ensure_zombie_automation(timedelta(seconds=seconds))
     print(f"automation {automation.name!r}: runs silent for {seconds:g} s are marked Crashed")
     return 0

@@ -12,6 +12,7 @@ zombie_runs = deployment_script("zombie_runs")
 
 def test_the_default_wait_is_three_heartbeat_intervals():
     assert zombie_runs.silent_seconds(None, 180) == 540
+    assert zombie_runs.silent_seconds(None, None) is None  # heartbeats off: nothing to watch
 
 
 def test_a_given_wait_longer_than_one_interval_is_kept():
