@@ -118,8 +118,8 @@ class TrainingConfig(_Section):
     device: Literal["auto", "cpu", "cuda"] = Field(
         default="auto",
         title="Device",
-        description="auto: CUDA when available, else CPU. Below ~10,000 training rows "
-        "the CPU is faster: starting CUDA costs seconds.",
+        description="auto: CUDA when available, else CPU. With a few dozen harvests the "
+        "CPU is faster: starting CUDA costs seconds.",
     )
     cuda_graphs: bool = Field(
         default=True,

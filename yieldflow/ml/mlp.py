@@ -87,11 +87,13 @@ def resolve_device(requested: str) -> torch.device:
     return torch.device(requested)
 
 
-# Below about this many training rows the CPU trains faster end to end: on a lent H100 the
-# first CUDA training in a process took 7.8 s at 24 rows, the next ones 0.5 s, one CPU
-# thread 0.8 s; the GPU's steady lead is 3.3x at 10k rows (benchmarks/findings.md, tenth
-# pass), so that is about where its start-up is paid back.
-GPU_PAYS_FROM_ROWS = 10_000
+# Below about this many training rows the CPU runs the pipeline faster. Measured on a lent
+# H100 (benchmarks/findings.md, tenth pass): the default pipeline, 24 training rows, took
+# 11 s longer on the GPU, and a graphed step at batch 8 saves 0.25-0.5 ms against one CPU
+# thread. A run trains ~1,500-2,000 epochs (the fit, the 500-epoch patience curve, ten
+# cross-validation fits), so the start-up is repaid at an estimated 100-250 rows; the
+# break-even itself was not measured.
+GPU_PAYS_FROM_ROWS = 100
 
 
 def small_data_gpu_hint(device: str, training_rows: int) -> str | None:
