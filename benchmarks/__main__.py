@@ -4,9 +4,11 @@ The four benchmarks run by default, feature engineering at 1M, 5M and 20M rows
 (`features` and `features-20m`, ~4 minutes together); --skip-20m leaves the 20M point
 out (its dataset takes ~15 minutes to generate the first time). The full size rewrites
 docs/benchmarks.md; smoke (what CI runs) writes no doc unless --doc is given, so a CI run
-never replaces real figures with toy ones. Results are stored next to the dataset cache
-and each benchmark's latest full result (with its date) stays on the page until it is
-measured again, so --only keeps the page complete.
+never replaces real figures with toy ones. The raw results are stored beside the page
+they render (docs/benchmarks.json, committed with it; a smoke run without --doc keeps its
+own next to the dataset cache), and each benchmark's latest full result (with its date)
+stays on the page until it is measured again, so --only and --render keep the page
+complete on any clone.
 
 `training-gpu` (benchmark 3 on a GPU, and the speed-up over the CPU) runs only where torch
 sees a GPU. On a machine lent for it: `python -m benchmarks --only training-gpu --json
@@ -70,8 +72,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.render or args.merge:
         measured = json.loads(args.merge.read_text()) if args.merge else {}
         measured = {k: v for k, v in measured.items() if k in BENCHMARKS}
-        stored = _merge_with_previous(args.size, measured)
-        report.write_doc(stored, args.size, args.doc or report.DOC_PATH)
+        doc = args.doc or report.DOC_PATH
+        stored = _merge_with_previous(results_path(args.size, doc), measured)
+        report.write_doc(stored, args.size, doc)
         return 0
     started = time.perf_counter()
     load_before = os.getloadavg()[0]
@@ -97,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(results, indent=1, default=str))
     if set(DEFAULT) - {"features-20m"} <= set(names):  # the headline: the last run of all four
         results["_run"] = {**run_info, "machine": report.machine()}
-    stored = _merge_with_previous(args.size, results)
     doc = args.doc or (report.DOC_PATH if args.size == "full" else None)
+    stored = _merge_with_previous(results_path(args.size, doc), results)
     if doc is not None:
         report.write_doc(stored, args.size, doc)
         print(f"wrote {doc}")
@@ -141,9 +144,16 @@ def failed_check(name: str, message: str) -> dict[str, Any]:
     }
 
 
-def _merge_with_previous(size: str, results: dict[str, Any]) -> dict[str, Any]:
-    """This run's results over the last stored ones of the same size (for --only)."""
-    path = cache_root() / f"results-{size}.json"
+def results_path(size: str, doc: Path | None) -> Path:
+    """Where the raw results behind a page live: beside it, so the page's figures travel
+    with the repository and any clone can re-render it (the cache does not travel, and a
+    page rendered from an empty cache would lose every benchmark not measured again, the
+    GPU one above all). A run that writes no page keeps its results in the cache."""
+    return doc.with_suffix(".json") if doc is not None else cache_root() / f"results-{size}.json"
+
+
+def _merge_with_previous(path: Path, results: dict[str, Any]) -> dict[str, Any]:
+    """This run's results over the last stored ones (for --only, --render and --merge)."""
     stored: dict[str, Any] = {}
     if path.is_file():
         try:
@@ -152,7 +162,7 @@ def _merge_with_previous(size: str, results: dict[str, Any]) -> dict[str, Any]:
             stored = {}
     stored = {k: v for k, v in stored.items() if k in BENCHMARKS or k == "_run"}
     stored.update(results)
-    path.write_text(json.dumps(stored, indent=1, default=str))
+    path.write_text(json.dumps(stored, indent=1, default=str) + "\n")
     return {name: stored[name] for name in [*BENCHMARKS, "_run"] if name in stored}
 
 

@@ -280,7 +280,8 @@ def _training_gpu_section(result: dict[str, Any]) -> list[str]:
         f"{host['python']}. The loop and reference of section 3, both on the GPU (the "
         "reference shuffles on the GPU too); then yieldflow on the same machine's CPU, "
         "with the threads `train_mlp` chooses (as the pipeline trains) and with every "
-        "core. Speed-up = GPU epochs/s / CPU epochs/s.",
+        "core. Speed-up = GPU epochs/s / CPU epochs/s."
+        + (f" These figures were {result['restored']}." if result.get("restored") else ""),
         "",
         "| training rows | batch size | GPU epochs per run | repeats | yieldflow GPU epochs/s "
         "| reference GPU epochs/s | ratio | CPU epochs/s (threads) | all cores epochs/s "
