@@ -9,3 +9,8 @@ imports (after Prefect's own in a worker, which imports Prefect first: about hal
 """
 
 import scipy.special  # noqa: F401  (import order only; see above)
+
+# Every flow run here ends up to a second sooner (Prefect's heartbeat thread, see there).
+from yieldflow.prefect_heartbeats import install as _install_prompt_heartbeats
+
+_install_prompt_heartbeats()
