@@ -4,8 +4,11 @@ scipy.special is imported here, before Prefect, torch and MLflow load: on its fi
 skops (MLflow's default format for scikit-learn models) finds ~180 scipy.special functions
 by scanning sys.modules in import order, once per function. With scipy.special behind
 ~3,400 modules that scan took 3.7 s of every pipeline run; with it near the front, 0.5 s.
-Every flow is imported through this package, so this runs before the flow modules'
-imports (after Prefect's own in a worker, which imports Prefect first: about half the scan).
+Every flow module imports this package, so this runs before the flow modules' imports
+(after Prefect's own in a worker, which imports Prefect first: about half the scan). A
+worker loads a deployment's flow file by path, outside the package: train_model.py, which
+imports nothing else from flows/, imports the package itself
+(tests/test_prefect_heartbeats.py loads every entrypoint of prefect.yaml that way).
 """
 
 import scipy.special  # noqa: F401  (import order only; see above)

@@ -15,6 +15,9 @@ import pandas as pd
 from prefect import flow
 from pydantic import BaseModel, Field
 
+# A worker loads this file by path, outside the flows package: import the package for what
+# its __init__ sets up (scipy.special's import order, the prompt flow run heartbeats).
+import flows  # noqa: F401
 from tasks.training import patience_study, train
 from yieldflow.compare import score_models
 from yieldflow.config import PipelineConfig

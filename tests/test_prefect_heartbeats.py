@@ -3,8 +3,12 @@ the same heartbeats as Prefect's, no per-second sleep to wait out at the end."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 import threading
 import types
+from pathlib import Path
 from typing import Any
 
 import prefect.flow_engine as flow_engine
@@ -12,6 +16,8 @@ import pytest
 
 from yieldflow import prefect_heartbeats
 from yieldflow.prefect_heartbeats import send_heartbeats
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class FakeEngine:
@@ -94,3 +100,25 @@ def test_an_unknown_prefect_implementation_is_left_alone(monkeypatch):
     assert flow_engine._send_heartbeats is prefect_heartbeats._ORIGINAL
     monkeypatch.undo()
     assert prefect_heartbeats.install() is True
+
+
+ENTRYPOINTS = sorted(
+    set(re.findall(r"entrypoint:\s*(\S+)", (REPO_ROOT / "prefect.yaml").read_text()))
+)
+
+
+@pytest.mark.parametrize("entrypoint", ENTRYPOINTS)
+def test_a_worker_loading_a_deployments_flow_gets_the_swap(entrypoint):
+    """A worker loads a deployment's flow file by path (not as part of the flows package),
+    so each flow file must import what flows/__init__.py sets up."""
+    code = (
+        "import prefect.flow_engine as fe\n"
+        "from prefect.flows import load_flow_from_entrypoint\n"
+        f"load_flow_from_entrypoint({entrypoint!r})\n"
+        "from yieldflow.prefect_heartbeats import send_heartbeats\n"
+        "assert fe._send_heartbeats is send_heartbeats, 'not swapped'\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
