@@ -50,3 +50,22 @@ def test_smoke_benchmarks_produce_finite_ratios(
     assert 0 < results["orchestration"]["task_runs"] <= 25
     text = doc.read_text()
     assert "## Results against targets" in text and "nproc" in text
+
+
+def test_the_committed_page_is_what_its_committed_results_render(tmp_path: Path) -> None:
+    """docs/benchmarks.md is generated from docs/benchmarks.json and benchmarks/findings.md:
+    a page edited by hand, or findings edited without `--render`, fails here. Rendering
+    needs no cache, so any clone can re-render the page with every section (3b included)."""
+    from benchmarks.__main__ import main
+
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    (tmp_path / "benchmarks.json").write_text((docs / "benchmarks.json").read_text())
+
+    assert main(["--render", "--doc", str(tmp_path / "benchmarks.md")]) == 0
+
+    rendered = (tmp_path / "benchmarks.md").read_text()
+    assert "## 3b. Training loop on a GPU" in rendered
+    assert rendered == (docs / "benchmarks.md").read_text(), (
+        "docs/benchmarks.md differs from what its results render: "
+        "python -m benchmarks --render --doc docs/benchmarks.md"
+    )
