@@ -1,14 +1,14 @@
 """`python -m benchmarks [--size smoke|full] [--only NAME] [--skip-20m]`: run, print, doc.
 
 The four benchmarks run by default, feature engineering at 1M, 5M and 20M rows
-(`features` and `features-20m`, ~4 minutes together); --skip-20m leaves the 20M point
-out (its dataset takes ~15 minutes to generate the first time). The full size rewrites
-docs/benchmarks.md; smoke (what CI runs) writes no doc unless --doc is given, so a CI run
-never replaces real figures with toy ones. The raw results are stored beside the page
-they render (docs/benchmarks.json, committed with it; a smoke run without --doc keeps its
-own next to the dataset cache), and each benchmark's latest full result (with its date)
-stays on the page until it is measured again, so --only and --render keep the page
-complete on any clone.
+(`features` and `features-20m`, 2-4 minutes together); --skip-20m leaves the 20M point
+out (its dataset takes 1.5-15 minutes to generate the first time, by machine). The full
+size rewrites docs/benchmarks.md; smoke (what CI runs) writes no doc unless --doc is
+given, so a CI run never replaces real figures with toy ones. The raw results are stored
+beside the page they render (docs/benchmarks.json, committed with it; a smoke run without
+--doc keeps its own next to the dataset cache), and each benchmark's latest full result
+(with its date) stays on the page until it is measured again, so --only and --render keep
+the page complete on any clone.
 
 `training-gpu` (benchmark 3 on a GPU, and the speed-up over the CPU) runs only where torch
 sees a GPU. On a machine lent for it: `python -m benchmarks --only training-gpu --json

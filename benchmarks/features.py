@@ -47,7 +47,7 @@ SCALING_SLACK = 4.5 / 4.0
 
 # ~59k rows per farm over 4 seasons at 15-minute readings (faults included). The 20M
 # point is its own benchmark ("features-20m", with 5M again for the scaling ratio), so it
-# can be left out (--skip-20m) until its dataset (~15 minutes to generate) exists.
+# can be left out (--skip-20m) until its dataset (1.5-15 minutes to generate) exists.
 SIZES: dict[str, dict[str, DatasetSpec]] = {
     "full": {"1M": DatasetSpec(farms=17), "5M": DatasetSpec(farms=86)},
     "scale": {"5M": DatasetSpec(farms=86), "20M": DatasetSpec(farms=343)},

@@ -212,7 +212,7 @@ def _features_20m_section(result: dict[str, Any]) -> list[str]:
         f"Part of the full run ({result.get('seconds', 0) / 60:.1f} min on "
         f"{result.get('date', 'unknown')}; alone: `python -m benchmarks --only features-20m`). "
         "The 20M dataset (343 farms) was generated once, outside any timed budget "
-        "(~15 minutes), and is cached; `--skip-20m` leaves this point out.",
+        "(1.5-15 minutes, by machine), and is cached; `--skip-20m` leaves this point out.",
         *lines,
     ]
 
