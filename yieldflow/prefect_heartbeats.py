@@ -3,9 +3,10 @@
 Prefect 3.8 sends a flow run's heartbeats from a thread that sleeps in one-second steps
 (`time.sleep(1)`, checking its stop event in between), and the sync engine joins that
 thread when the run ends. So every flow run's end waits for the thread's current second
-to run out: 0.8-0.9 s of each run measured against a local server (median of eight), twice
-per pipeline run (the seasonal flow and its train-model subflow), about half of what
-Prefect adds to a 48-harvest run (benchmarks/findings.md, eleventh pass).
+to run out: 0.66-0.92 s (median 0.90) in eight runs against a local server, twice per
+pipeline run (the seasonal flow and its train-model subflow). With this module a run's end
+takes 0.01 s, and Prefect's overhead on a 48-harvest run fell from 1.36-1.41 s to
+0.92-1.04 s (benchmarks/findings.md, eleventh pass).
 
 `install()` swaps in the same loop with the sleep replaced by a wait on the stop event:
 the same heartbeat events at the same interval, the same template, context and join; only
