@@ -43,6 +43,30 @@ def test_parent_and_child_ran_on_their_own_pools(seasonal_run):
     assert child.parent_task_run_id is not None  # started by the parent via run_deployment
 
 
+def test_worker_runs_sent_heartbeats(seasonal_run):
+    """Every deployment run, parent and child, sent flow run heartbeats from its worker's
+    process (through yieldflow/prefect_heartbeats.py, which each flow file swaps in), so
+    the automation of deployments/zombie_runs.py has something to watch."""
+    runs, _, _, _, env, _ = seasonal_run
+    expected = {f"prefect.flow-run.{r.id}" for r in runs if r.deployment_id}
+    body = {
+        "filter": {
+            "event": {"name": ["prefect.flow-run.heartbeat"]},
+            "resource": {"id": sorted(expected)},
+        },
+        "limit": 50,  # the server's page size; a run sends one heartbeat per 180 s
+    }
+    seen: set[str] = set()
+    for _ in range(20):  # the server persists events in the background
+        response = httpx.post(f"{env['PREFECT_API_URL']}/events/filter", json=body, timeout=30)
+        response.raise_for_status()
+        seen = {e["resource"]["prefect.resource.id"] for e in response.json()["events"]}
+        if expected <= seen:
+            break
+        time.sleep(0.5)
+    assert len(expected) >= 4 and expected <= seen, sorted(expected - seen)
+
+
 def test_artifacts_are_readable_through_the_api(seasonal_run):
     _, artifacts, _, _, _, _ = seasonal_run
     by_key = {a.key: a for a in artifacts if a.key}
