@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -110,12 +111,30 @@ def run_yieldflow_fetch(uri: str) -> dict[str, Any]:
 
 def run_reference(uri: str) -> dict[str, Any]:
     """Child side: list the prefix and download every object with 16 boto3 threads."""
+    return _download_all(uri, lambda key, body: 0)
+
+
+def run_parse_floor(uri: str) -> dict[str, Any]:
+    """Child side: the reference's download, each object parsed by Arrow as it arrives
+    (types inferred, nothing checked, nothing converted to pandas): a floor under any
+    ingestion that reads the values, shown beside yieldflow's (benchmarks/findings.md,
+    eleventh pass)."""
+    import io
+
+    import pyarrow.csv as pcsv
+
+    return _download_all(uri, lambda key, body: pcsv.read_csv(io.BytesIO(body)).num_rows)
+
+
+def _download_all(uri: str, consume: Callable[[str, bytes], int]) -> dict[str, Any]:
+    """List the prefix, get every object with THREADS boto3 threads and `consume` each
+    body on the thread that fetched it; seconds, bytes, objects and what consume counted."""
     import boto3
     from botocore.config import Config
 
     bucket, _, prefix = uri.removeprefix("s3://").partition("/")
 
-    def download() -> tuple[int, int]:
+    def download() -> tuple[int, int, int]:
         # Built inside the timed part, as yieldflow builds its client inside ingestion.
         client = boto3.client(
             "s3",
@@ -130,15 +149,16 @@ def run_reference(uri: str) -> dict[str, Any]:
             for item in page.get("Contents", ())
         ]
 
-        def get(key: str) -> int:
-            return len(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+        def get(key: str) -> tuple[int, int]:
+            body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            return len(body), consume(key, body)
 
         with ThreadPoolExecutor(THREADS) as pool:
-            sizes = list(pool.map(get, keys))
-        return sum(sizes), len(sizes)
+            done = list(pool.map(get, keys))
+        return sum(n for n, _ in done), len(done), sum(c for _, c in done)
 
-    seconds, (total, count) = timed(download)
-    return {"seconds": seconds, "bytes": total, "objects": count}
+    seconds, (total, count, counted) = timed(download)
+    return {"seconds": seconds, "bytes": total, "objects": count, "counted": counted}
 
 
 def run(size: str) -> dict[str, Any]:
@@ -193,12 +213,18 @@ def _measure_layout(
 
         return call
 
-    sides = {"yieldflow": side("run_yieldflow"), "reference": side("run_reference")}
+    sides = {
+        "yieldflow": side("run_yieldflow"),
+        "reference": side("run_reference"),
+        "floor": side("run_parse_floor"),
+    }
     if fetch_only:
         sides["fetch"] = side("run_yieldflow_fetch")
     runs = interleaved(sides, repeats)
     total = sum(len(v) for v in items.values())
-    if any(runs[name][0]["bytes"] != total for name in ("reference", "fetch") if name in runs):
+    if any(
+        runs[name][0]["bytes"] != total for name in ("reference", "floor", "fetch") if name in runs
+    ):
         raise AssertionError(f"{layout}: a side did not download every byte")
     seconds = {name: median(r["seconds"] for r in result) for name, result in runs.items()}
     fetch_s = seconds.get("fetch", float("nan"))
@@ -211,6 +237,7 @@ def _measure_layout(
         "yieldflow_s": seconds["yieldflow"],
         "reference_s": seconds["reference"],
         "fetch_s": fetch_s,
+        "floor_s": seconds["floor"],
         "yieldflow_mb_s": total / seconds["yieldflow"] / 1e6,
         "reference_mb_s": total / seconds["reference"] / 1e6,
         "fetch_mb_s": total / fetch_s / 1e6,
@@ -232,7 +259,8 @@ def checks(measured: list[dict[str, Any]]) -> list[Check]:
                 TARGET,
                 f"{m['objects']:,} objects, {m['bytes'] / 1e6:.0f} MB: "
                 f"{m['yieldflow_mb_s']:.1f} vs {m['reference_mb_s']:.1f} MB/s "
-                f"(yieldflow fetch alone {m['fetch_mb_s']:.1f} MB/s)",
+                f"(yieldflow fetch alone {m['fetch_mb_s']:.1f} MB/s; download + bare Arrow "
+                f"parse, nothing checked: {m['reference_s'] / m['floor_s']:.2f}x)",
             )
         )
     return found

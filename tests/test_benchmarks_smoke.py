@@ -46,6 +46,8 @@ def test_smoke_benchmarks_produce_finite_ratios(
     for size in results["features"]["sizes"]:
         assert size["agreement"]["harvests_in_both"] == size["agreement"]["harvests_yieldflow"]
         assert size["agreement"]["max_relative_difference"] < 1e-6
+    # The bare-parse floor beside S3 ingestion ran on both layouts.
+    assert all(math.isfinite(m["floor_s"]) for m in results["s3"]["layouts"])
     # One flow run must not fan out into a task run per farm or per epoch.
     assert 0 < results["orchestration"]["task_runs"] <= 25
     text = doc.read_text()
