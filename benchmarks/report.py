@@ -228,9 +228,11 @@ def _s3_section(result: dict[str, Any]) -> list[str]:
         "16-thread fetch, parse, validate); reference = list + 16-thread boto3 "
         "`get_object().read()` of the same objects, nothing else; 'fetch only' = "
         "yieldflow's own `S3Source.list_files` + `read_files`, no parsing; 'bare parse' = "
-        "the reference's download with each object parsed by Arrow's `read_csv` as it "
-        "arrives, nothing checked or converted (a floor under any ingestion that reads the "
-        "values; its ratio is the best any could reach here). Each in a fresh child process "
+        "the reference's download with each object parsed on its own by Arrow's `read_csv` "
+        "as it arrives, nothing checked or converted. For the large objects that is about "
+        "the least any ingestion that reads the values must do, so its ratio bounds what "
+        "one could reach here; for thousands of small objects a parse per object costs more "
+        "than yieldflow's parse of many objects at once. Each in a fresh child process "
         "(client creation inside the timed part on every side).",
         "",
         "| layout | objects | MB | yieldflow ingest s | yieldflow fetch only s | boto3 s "
