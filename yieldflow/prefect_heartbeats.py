@@ -31,7 +31,8 @@ import prefect.flow_engine as flow_engine
 
 log = logging.getLogger(__name__)
 
-# sha256 of `inspect.getsource(prefect.flow_engine._send_heartbeats)` in Prefect 3.8.8.
+# The first 16 hex digits of the sha256 of `inspect.getsource(prefect.flow_engine.
+# _send_heartbeats)` in Prefect 3.8.8 (source_sha256).
 KNOWN_SOURCE_SHA256 = "83e152cb73a04e97"
 _ORIGINAL = flow_engine._send_heartbeats
 
