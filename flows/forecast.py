@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -13,7 +14,7 @@ from flows.run_start import start_run
 from tasks.champion import LoadedChampion, load_champion
 from tasks.ingestion import dataset_fingerprint_of, ingest, publish_ingestion
 from yieldflow.config import ForecastConfig
-from yieldflow.forecast import forecast_table, planned_windows, season_features_for_forecast
+from yieldflow.forecast import REFUSED, forecast_table, planned_windows, resolve_as_of
 from yieldflow.storage import open_source
 from yieldflow.tracking import log_bytes, redact_uri, resolve_tracking_uri, start_pipeline_run
 
@@ -27,12 +28,19 @@ def _run_name() -> str:
 
 
 @task(name="predict-season", task_run_name="predict-season", cache_policy=NO_CACHE)
-def predict_season(ingested: Any, data_uri: str, season: int | None, champion: LoadedChampion):
-    windows = planned_windows(open_source(data_uri), season)
-    features = season_features_for_forecast(ingested.readings, windows, ingested.farms)
-    return forecast_table(
-        features, champion.encoder, champion.input_columns, champion.predict, champion.interval
+def predict_season(
+    ingested: Any, data_uri: str, config: ForecastConfig, champion: LoadedChampion
+) -> pd.DataFrame:
+    """Every planned farm forecast as of the day, or refused with its reason."""
+    logger = get_run_logger()
+    windows = planned_windows(open_source(data_uri), config.season)
+    as_of = resolve_as_of(ingested.readings, windows, config.as_of)
+    table = forecast_table(
+        ingested.readings, windows, ingested.farms, champion.forecaster, as_of, config.min_coverage
     )
+    for row in table[table["status"] == REFUSED].itertuples():
+        logger.warning("Refused %s: %s", row.farm_id, row.note)
+    return table
 
 
 @flow(name="forecast", flow_run_name=_run_name, log_prints=True)
@@ -47,16 +55,18 @@ def forecast(
     champion = load_champion(tracking_uri, config.model_name, config.alias)
     ingested = ingest(data_uri, dataset_fingerprint_of(data_uri))
     publish_ingestion(ingested, workspace)
-    table = predict_season(ingested, data_uri, config.season, champion)
-    season = int(table["season"].iloc[0])
+    table = predict_season(ingested, data_uri, config, champion)
+    season, as_of = int(table["season"].iloc[0]), str(table["as_of"].iloc[0])
+    forecast_count = int((table["status"] != REFUSED).sum())
     csv_path = workspace.path(f"forecast-{season}.csv")
     table.to_csv(csv_path, index=False)
     create_table_artifact(
         key=FORECAST_KEY,
-        table=table.to_dict("records"),
-        description=f"Season {season} yield forecast by {config.model_name}@{config.alias} "
-        f"(version {champion.version}, {champion.model}); 80% interval from its "
-        "season-wise cross-validation residuals",
+        table=table.astype(object).where(table.notna(), None).to_dict("records"),
+        description=f"Season {season} yield forecast as of {as_of} by "
+        f"{config.model_name}@{config.alias} (version {champion.version}, {champion.model}, "
+        f"trained on seasons {', '.join(map(str, champion.training_seasons))}); 80% "
+        "intervals calibrated on out-of-fold residuals; refused farms give their reason",
     )
     context = start_pipeline_run(
         tracking_uri,
@@ -71,15 +81,28 @@ def forecast(
     client = context.client()
     client.log_param(context.parent_run_id, "model", f"{config.model_name}@{config.alias}")
     client.log_param(context.parent_run_id, "model_version", champion.version)
+    client.log_param(context.parent_run_id, "as_of", as_of)
+    client.log_metric(context.parent_run_id, "farms_forecast", forecast_count)
+    client.log_metric(context.parent_run_id, "farms_refused", len(table) - forecast_count)
     log_bytes(client, context.parent_run_id, csv_path.name, csv_path.read_bytes())
     client.set_terminated(context.parent_run_id)
-    logger.info("Forecast for %d farms of season %d written to %s", len(table), season, csv_path)
+    logger.info(
+        "Forecast as of %s for %d of %d farms of season %d written to %s",
+        as_of,
+        forecast_count,
+        len(table),
+        season,
+        csv_path,
+    )
     return {
         "season": season,
+        "as_of": as_of,
+        "training_seasons": champion.training_seasons,
         "model": f"{config.model_name}@{config.alias}",
         "model_version": champion.version,
         "farms": len(table),
+        "farms_refused": len(table) - forecast_count,
         "csv": str(csv_path),
         "mlflow_run_id": context.parent_run_id,
-        "forecast": table.to_dict("records"),
+        "forecast": table.astype(object).where(table.notna(), None).to_dict("records"),
     }

@@ -14,18 +14,20 @@ from prefect import flow, get_run_logger
 
 from flows.run_start import start_run
 from flows.train_model import SplitSeasons, TrackingTarget
+from tasks.backtest import backtest_points, features_at_points, fit_champion
 from tasks.baselines import fit_and_predict_baselines
-from tasks.champion import register_champion
+from tasks.champion import INPUT_COLUMNS, register_champion
 from tasks.evaluation import cross_validate_task, log_cross_validation
 from tasks.features import build_features, split_seasons
 from tasks.ingestion import dataset_fingerprint_of, ingest, publish_ingestion
 from tasks.reporting import publish_report
 from tasks.tracking import finish_tracking, log_baseline_run, start_tracking
 from tasks.training_dispatch import share_features, train_mlp_flow
+from yieldflow.backtest import health
+from yieldflow.champion import forecaster_schema
 from yieldflow.compare import ModelScores, recommend, score_models
 from yieldflow.config import PipelineConfig
-from yieldflow.evaluation import interval_from_rmse, residual_quantiles
-from yieldflow.figures import loss_curve_png, seed_spread_png
+from yieldflow.figures import loss_curve_png, paired_difference_png, seed_spread_png
 from yieldflow.ml.patience_study import patience_study_from_dict
 from yieldflow.report import ReportInputs, mlp_first
 from yieldflow.run_names import name_seasonal_run
@@ -91,7 +93,7 @@ def seasonal_pipeline(
         scores = mlp_first(
             {
                 "mlp": ModelScores("mlp", val=mlp["val"], test=mlp["test"]),
-                **score_models(predictions, data.y),
+                **score_models(predictions, data.y, data.crops),
             }
         )
         run_ids = {"mlp": mlp["mlflow_run_id"]}
@@ -113,25 +115,49 @@ def seasonal_pipeline(
         spread = seed_spread_png(cv.scores) if cv else b""
         if cv:
             tracking.call(log_cross_validation, context, cv, spread)
-        cv_rmse = cv.summary["rmse_mean"].to_dict() if cv else {}
-        sentence, recommended = recommend(scores, cv.verdict if cv else None, cv_rmse)
-        champion = None
-        if config.champion.register_champion:
-            interval = (
-                residual_quantiles(cv.predictions, recommended)
-                if cv
-                else interval_from_rmse(scores[recommended].val["rmse"], data.y["val"].mean())
+        sentence, _recommended = recommend(scores, cv.verdict if cv else None)
+        backtest, champion = None, None
+        if cv:
+            tables = features_at_points(
+                features.table,
+                ingested.readings,
+                ingested.harvests,
+                ingested.farms,
+                config.evaluation.forecast_points,
             )
-            champion = tracking.call(
-                register_champion,
-                context,
-                config.champion.model_name,
-                recommended,
-                run_ids[recommended],
-                scores[recommended].test["rmse"],
-                data,
-                interval,
+            backtest = backtest_points(tables, cv, config)
+            if config.champion.register_champion:
+                forecaster = fit_champion(tables, backtest, config)
+                champion = tracking.call(
+                    register_champion,
+                    context,
+                    config.champion.model_name,
+                    forecaster,
+                    backtest,
+                    cv.summary["nrmse_mean"].to_dict(),
+                    forecaster_schema(INPUT_COLUMNS, list(backtest), config.training.target),
+                    config.champion.tolerance,
+                    features.table.head(5),
+                )
+        elif config.champion.register_champion:
+            champion = {
+                "alias_moved": False,
+                "note": "no champion registered: its intervals are calibrated on the "
+                "season-wise folds, and this run has none (cross-validation off or too few "
+                "seasons)",
+            }
+        difference = (
+            paired_difference_png(
+                {
+                    name: c.fold_nrmse
+                    for name, c in cv.verdict.comparisons.items()
+                    if cv.summary.loc[name, "skill_vs_crop_mean"] >= 0
+                },
+                {f.val: len(f.train) for f in cv.folds},
             )
+            if cv
+            else b""
+        )
         data_summary = {
             **dataclasses.asdict(ingested.accounting),
             "harvests_used": len(features.table),
@@ -154,15 +180,16 @@ def seasonal_pipeline(
                 excluded=features.excluded.to_dict("records"),
                 top_quarantine_reasons=ingested.summary().get("top_quarantine_reasons", {}),
                 mlflow_url=mlflow_url,
-                cv_summary=cv.summary if cv else None,
-                cv_verdict=cv.verdict if cv else None,
-                cv_folds=[f.val for f in cv.folds] if cv else None,
-                cv_seeds=len(cv.seeds) if cv else 0,
-                champion_note=champion["note"] if champion else None,
+                cv=cv,
+                backtest=backtest,
+                champion=champion,
                 tracking_failure=tracking.failure,
             ),
-            curve,
-            spread,
+            {
+                "loss_curve.png": curve,
+                "seed_spread.png": spread,
+                "paired_difference.png": difference,
+            },
             workspace,
         )
         summary = build_summary(
@@ -181,6 +208,11 @@ def seasonal_pipeline(
                 "mlflow_runs_url": mlflow_url,
             },
             evaluation=cv.as_dict() if cv else None,
+            backtest=(
+                {**health(backtest[1.0]), "points": [r.as_dict() for r in backtest.values()]}
+                if backtest
+                else None
+            ),
             champion=champion,
         )
         workspace.write_json("summary.json", summary)

@@ -76,7 +76,7 @@ def train_model(
     result = train(data, config.training, config.seed)
     study = patience_study(data, config.training, config.seed)
     predictions = {part: predict(result.model, data.x[part]) for part in ("val", "test")}
-    scores = score_models({"mlp": predictions}, data.y)["mlp"]
+    scores = score_models({"mlp": predictions}, data.y, data.crops)["mlp"]
     curve = loss_curve_png(
         result.train_loss, result.val_loss, result.best_epoch, result.stopped_epoch
     )

@@ -1,43 +1,56 @@
-"""Prefect task: register the recommended model and move @champion only when it is at
-least as good as the current champion on this run's test seasons."""
+"""Prefect tasks: register the champion refitted on every season, move @champion through
+the gate, and load it back for forecasts."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import mlflow
-import mlflow.artifacts
-import numpy as np
-import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from yieldflow.champion import CHAMPION_ALIAS, decide_champion
+from yieldflow.backtest import PointResult, health, point_label
+from yieldflow.champion import CHAMPION_ALIAS, Incumbent, decide_champion
+from yieldflow.features import CATEGORICAL_FEATURES, KEY, NUMERIC_FEATURES
 from yieldflow.forecast import ForecastError
-from yieldflow.ml.metrics import regression_metrics
+from yieldflow.forecaster import SeasonForecaster
 from yieldflow.noise import mlflow_prints_off
-from yieldflow.split import FeatureEncoder, ModelData
 from yieldflow.tracking import (
     TAG_MODEL_URI,
     TRACKING_RETRIES,
     TRACKING_RETRY_DELAYS_S,
     TrackingContext,
+    log_model_run,
     redact_uri,
 )
 
-ENCODER_FILE = "encoder.json"  # written beside every logged model (tasks/tracking.py)
+ENCODER_FILE = "encoder.json"  # written beside every logged single-split model
+TAG_KIND = "yieldflow.model"
+TAG_SCHEMA = "yieldflow.schema"
+TAG_SEASONS = "yieldflow.training_seasons"
+CHAMPION_RUN = "champion"
+INPUT_COLUMNS = [*KEY, *CATEGORICAL_FEATURES, *NUMERIC_FEATURES]
 
-# 80% interval as ratios to the prediction (see yieldflow.evaluation.residual_quantiles)
-INTERVAL_TAGS = ("interval_low_ratio", "interval_high_ratio")
+
+def current_champion(client: MlflowClient, model_name: str) -> Incumbent | None:
+    try:
+        version = client.get_model_version_by_alias(model_name, CHAMPION_ALIAS)
+    except MlflowException:
+        return None
+    return Incumbent(
+        version=int(version.version),
+        model=version.tags.get(TAG_KIND, "unknown"),
+        schema=version.tags.get(TAG_SCHEMA, ""),
+    )
 
 
 @task(
     name="register-champion",
-    task_run_name="register-{candidate}-as-{model_name}",
+    task_run_name="register-{forecaster.model}-as-{model_name}",
     cache_policy=NO_CACHE,
     retries=TRACKING_RETRIES,
     retry_delay_seconds=TRACKING_RETRY_DELAYS_S,
@@ -45,70 +58,86 @@ INTERVAL_TAGS = ("interval_low_ratio", "interval_high_ratio")
 def register_champion(
     context: TrackingContext,
     model_name: str,
-    candidate: str,
-    candidate_run_id: str,
-    candidate_test_rmse: float,
-    data: ModelData,
-    interval: tuple[float, float],
+    forecaster: SeasonForecaster,
+    results: Mapping[float, PointResult],
+    cv_nrmse: Mapping[str, float],
+    schema: str,
+    tolerance: float,
+    example: Any,
 ) -> dict[str, Any]:
-    """Register ``candidate``'s logged model as a new version; returns what was done."""
+    """Log the forecaster as its own run, register it, and move @champion if the gate
+    allows; returns what was done."""
+    from yieldflow.champion_model import log_champion_model  # mlflow.pyfunc after Prefect
+
     logger = get_run_logger()
     client = context.client()
     mlflow.set_tracking_uri(context.live_uri())
-    champion_rmse = _current_champion_rmse(model_name, data)
-    model_uri = client.get_run(candidate_run_id).data.tags[TAG_MODEL_URI]
+    incumbent = current_champion(client, model_name)
+    seasons = ",".join(map(str, forecaster.seasons))
+    harvest = results[max(results)]
+    params = {
+        "training_seasons": seasons,
+        "schema": schema,
+        **{f"model_at_{p:g}": m.model.kind for p, m in forecaster.points.items()},
+    }
+    metrics = {
+        "cv_nrmse": cv_nrmse[forecaster.model],
+        **{
+            f"backtest_{k}": v
+            for k, v in health(harvest).items()
+            if isinstance(v, int | float) and not isinstance(v, bool)
+        },
+    }
+    run_id = log_model_run(
+        context,
+        CHAMPION_RUN,
+        params,
+        metrics,
+        log_model=lambda: log_champion_model(forecaster, example[INPUT_COLUMNS]),
+    )
+    model_uri = client.get_run(run_id).data.tags[TAG_MODEL_URI]
     with mlflow_prints_off():  # the note logged below says what was registered
         version = mlflow.register_model(
             model_uri,
             model_name,
             tags={
-                "yieldflow.model": candidate,
+                TAG_KIND: forecaster.model,
+                TAG_SCHEMA: schema,
+                TAG_SEASONS: seasons,
                 "yieldflow.pipeline_run_id": context.shared_tags.get(
                     "yieldflow.pipeline_run_id", ""
                 ),
-                INTERVAL_TAGS[0]: f"{interval[0]:.6g}",
-                INTERVAL_TAGS[1]: f"{interval[1]:.6g}",
+                "yieldflow.cv_nrmse": f"{cv_nrmse[forecaster.model]:.6g}",
             },
         )
-    decision = decide_champion(candidate, candidate_test_rmse, champion_rmse)
+    decision = decide_champion(forecaster.model, cv_nrmse, incumbent, schema, tolerance)
     if decision.move:
         client.set_registered_model_alias(model_name, CHAMPION_ALIAS, version.version)
-    note = f"{model_name} version {version.version} ({candidate}) registered; {decision.reason}."
+    note = (
+        f"{model_name} version {version.version} ({forecaster.model}, trained on seasons "
+        f"{seasons}) registered; {decision.reason}."
+    )
     logger.info(note)
     return {
         "model_name": model_name,
         "version": int(version.version),
-        "model": candidate,
+        "model": forecaster.model,
+        "models_by_point": {point_label(p): m.model.kind for p, m in forecaster.points.items()},
+        "training_seasons": forecaster.seasons,
         "alias_moved": decision.move,
+        "schema_changed": decision.schema_changed,
+        "previous_version": incumbent.version if incumbent else None,
+        "mlflow_run_id": run_id,
         "note": note,
     }
-
-
-def _current_champion_rmse(model_name: str, data: ModelData) -> float | None:
-    """The current champion's RMSE on today's test seasons, or None if there is none or it
-    takes other features than today's encoding produces."""
-    try:
-        champion = mlflow.pyfunc.load_model(f"models:/{model_name}@{CHAMPION_ALIAS}")
-    except MlflowException:
-        return None
-    schema = champion.metadata.get_input_schema()
-    if schema is None or schema.input_names() != data.feature_names:
-        return None
-    frame = data.encoder.frame(data.frames["test"])
-    if any(t.type.name == "float" for t in schema.inputs):
-        frame = frame.astype(np.float32)
-    predictions = np.asarray(champion.predict(frame), dtype=float).reshape(-1)
-    return regression_metrics(data.y["test"], predictions)["rmse"]
 
 
 @dataclass
 class LoadedChampion:
     version: int
     model: str
-    input_columns: list[str]
-    encoder: FeatureEncoder
-    interval: tuple[float, float]
-    predict: Callable[[pd.DataFrame], np.ndarray]
+    training_seasons: list[int]
+    forecaster: SeasonForecaster
 
 
 @task(
@@ -119,8 +148,9 @@ class LoadedChampion:
     retry_delay_seconds=TRACKING_RETRY_DELAYS_S,
 )
 def load_champion(tracking_uri: str, model_name: str, alias: str) -> LoadedChampion:
-    """The aliased model version through MLflow (no pickle from a data bucket), its saved
-    encoder and its residual interval."""
+    """The aliased model version through MLflow (no pickle from a data bucket)."""
+    from yieldflow.champion_model import load_forecaster
+
     mlflow.set_tracking_uri(tracking_uri)
     client = MlflowClient(tracking_uri=tracking_uri)
     try:
@@ -130,21 +160,23 @@ def load_champion(tracking_uri: str, model_name: str, alias: str) -> LoadedChamp
             f"no model version {model_name}@{alias} in the MLflow registry at "
             f"{redact_uri(tracking_uri)}: run `yieldflow run` first"
         ) from None
-    model = mlflow.pyfunc.load_model(f"models:/{model_name}@{alias}")
-    schema = model.metadata.get_input_schema()
-    float32 = any(t.type.name == "float" for t in schema.inputs)
-    encoder_text = mlflow.artifacts.load_text(f"runs:/{version.run_id}/{ENCODER_FILE}")
-
-    def predict(frame: pd.DataFrame) -> np.ndarray:
-        inputs = frame.astype(np.float32) if float32 else frame
-        return np.asarray(model.predict(inputs), dtype=float).reshape(-1)
-
-    get_run_logger().info("Loaded %s@%s (version %s)", model_name, alias, version.version)
+    if TAG_SCHEMA not in version.tags:
+        raise ForecastError(
+            f"{model_name}@{alias} (version {version.version}) was registered by an older "
+            "yieldflow without forecast points: run `yieldflow run` to register a new one"
+        )
+    forecaster = load_forecaster(f"models:/{model_name}@{alias}")
+    get_run_logger().info(
+        "Loaded %s@%s (version %s, %s, trained on seasons %s)",
+        model_name,
+        alias,
+        version.version,
+        forecaster.model,
+        ", ".join(map(str, forecaster.seasons)),
+    )
     return LoadedChampion(
         version=int(version.version),
-        model=version.tags.get("yieldflow.model", "unknown"),
-        input_columns=schema.input_names(),
-        encoder=FeatureEncoder.from_json(encoder_text),
-        interval=(float(version.tags[INTERVAL_TAGS[0]]), float(version.tags[INTERVAL_TAGS[1]])),
-        predict=predict,
+        model=forecaster.model,
+        training_seasons=forecaster.seasons,
+        forecaster=forecaster,
     )

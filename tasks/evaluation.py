@@ -17,6 +17,7 @@ from tasks.training import (
 )
 from yieldflow.config import BaselineConfig, PipelineConfig, TrainingConfig
 from yieldflow.evaluation import (
+    METRICS,
     MLP,
     CrossValidation,
     Fold,
@@ -88,13 +89,14 @@ def cross_validate_task(table: pd.DataFrame, config: PipelineConfig) -> CrossVal
         logger.warning("Too few seasons for season-wise cross-validation; single split only")
     else:
         verdict = cv.verdict
+        main = verdict.comparisons[verdict.versus]
         logger.info(
-            "Cross-validated on seasons %s in %.1f s: MLP %s %s (%+.1f%% RMSE)",
+            "Cross-validated on seasons %s in %.1f s: MLP vs %s: %s, %s",
             ", ".join(str(f.val) for f in cv.folds),
             time.perf_counter() - started,
-            "better than" if verdict.label == "better" else verdict.label,
-            verdict.best_simple,
-            100 * verdict.relative_difference,
+            verdict.versus,
+            verdict.label,
+            main.interval_text(),
         )
     return cv
 
@@ -132,10 +134,18 @@ def log_cross_validation(context: TrackingContext, cv: CrossValidation, figure_p
         for column, value in row.items()
         if pd.notna(value)
     ]
-    client.log_batch(eval_id, metrics=summary_metrics)
+    crop_metrics = [
+        Metric(f"{model}_cv_{metric}_{crop}", float(row[metric]), 0, 0)
+        for (model, crop), row in cv.crops.iterrows()
+        for metric in ("rmse", "nrmse", "mape")
+    ]
+    for start in range(0, len(summary_metrics + crop_metrics), 1000):
+        client.log_batch(eval_id, metrics=(summary_metrics + crop_metrics)[start : start + 1000])
+    verdict = cv.verdict
+    client.set_tag(eval_id, "yieldflow.verdict", verdict.sentence()[:5000])
     log_bytes(client, eval_id, "seed_spread.png", figure_png)
     client.log_table(eval_id, cv.scores, "fold_scores.json")
-    means = cv.scores.groupby(["model", "season"])[["rmse", "mae", "r2"]].mean()
+    means = cv.scores.groupby(["model", "season"])[list(METRICS)].mean()
     for (model, season), row in means.iterrows():
         run = client.create_run(
             context.experiment_id,

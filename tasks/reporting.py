@@ -18,22 +18,19 @@ MLFLOW_LINK_KEY = "mlflow-runs"
 
 
 @task(name="publish-report", task_run_name="publish-report")
-def publish_report(
-    inputs: ReportInputs, curve_png: bytes, spread_png: bytes, workspace: RunWorkspace
-) -> str:
-    """Artifacts in Prefect (image embedded), files in the run folder; returns the file
-    version of the markdown (image by relative path) for MLflow."""
+def publish_report(inputs: ReportInputs, figures: dict[str, bytes], workspace: RunWorkspace) -> str:
+    """Artifacts in Prefect (images embedded), files in the run folder; returns the file
+    version of the markdown (images by relative path) for MLflow."""
+    figures = {name: png for name, png in figures.items() if png}
     create_markdown_artifact(
         key=REPORT_KEY,
-        markdown=render_report(
-            inputs, png_data_uri(curve_png), png_data_uri(spread_png) if spread_png else ""
-        ),
+        markdown=render_report(inputs, {n: png_data_uri(png) for n, png in figures.items()}),
         description="MLP vs simple models: metrics, verdict, loss curves, patience, data quality",
     )
     create_table_artifact(
         key=METRICS_KEY,
         table=metrics_rows(inputs.scores),
-        description="Validation and test metrics of every model (t/ha)",
+        description="Validation and test metrics of every model (t/ha; NRMSE as a fraction)",
     )
     if inputs.mlflow_url:
         create_link_artifact(
@@ -42,10 +39,9 @@ def publish_report(
             link_text="Runs in MLflow",
             description="The MLflow experiment with this pipeline run's model runs",
         )
-    markdown = render_report(inputs, "loss_curve.png", "seed_spread.png" if spread_png else "")
-    workspace.write_bytes("loss_curve.png", curve_png)
-    if spread_png:
-        workspace.write_bytes("seed_spread.png", spread_png)
+    markdown = render_report(inputs, {name: name for name in figures})
+    for name, png in figures.items():
+        workspace.write_bytes(name, png)
     path = workspace.write_text("report.md", markdown)
     get_run_logger().info("Report written to %s", path)  # the verdict is logged once, by the flow
     return markdown

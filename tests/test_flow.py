@@ -26,6 +26,7 @@ from yieldflow.config import (
 from yieldflow.tracking import TAG_PIPELINE_RUN
 
 MODELS = {"mlp", "random_forest", "linear", "mean_baseline"}
+CV_MODELS = MODELS | {"farm_mean", "crop_mean", "farm_crop_mean"}
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +89,12 @@ def test_mlflow_has_one_comparable_run_per_model(run):
         for r in runs
         if r.data.tags.get("mlflow.parentRunId") == parent_id
     }
-    assert set(children) == MODELS | {"evaluation"}
+    assert set(children) == MODELS | {"evaluation", "champion"}
     children.pop("evaluation")
+    champion = children.pop("champion")
+    assert champion.info.run_id == summary["champion"]["mlflow_run_id"]
+    assert champion.data.params["training_seasons"] == "2021,2022,2023,2024"
+    assert 0 <= champion.data.metrics["backtest_interval_coverage"] <= 1
     parent_ids = {parent_id}
     for name, child in children.items():
         assert child.info.run_id == summary["models"][name]["mlflow_run_id"]
@@ -173,6 +178,9 @@ def test_runs_are_named_and_long_stages_leave_progress_at_100(run):
         "cross-validate-season-2023",
         "cross-validate-season-2024",
         "log-random_forest-to-mlflow",
+        "features-at-forecast-points",
+        "backtest-forecast-points",
+        "fit-champion-on-every-season",
         "register-" + summary["champion"]["model"] + "-as-yieldflow-yield",
     } <= names, names
     assert [c.name for c in children] == ["train-mlp-seed-42"]
@@ -205,26 +213,39 @@ def test_cross_validation_is_summarised_and_decides_the_verdict(run):
     summary, _ = run
     evaluation = summary["evaluation"]
     assert evaluation["folds"] == [2023, 2024]
+    assert evaluation["training_seasons_per_fold"] == {
+        "2023": [2021, 2022],
+        "2024": [2021, 2022, 2023],
+    }
     assert evaluation["mlp_seeds"] == [42, 43]
-    assert evaluation["verdict"] in {"better", "no better than", "worse than"}
-    assert set(evaluation["models"]) == MODELS | {"farm_mean"}
+    assert set(evaluation["models"]) == CV_MODELS
     assert evaluation["models"]["mlp"]["seed_rmse_std"] is not None
-    assert "season-wise folds" in summary["verdict"]
+    assert evaluation["models"]["crop_mean"]["skill_vs_crop_mean"] == 0
+    assert set(evaluation["per_crop"]["mlp"]) == set(evaluation["per_crop"]["crop_mean"])
+    # The sentence carries the interval of the comparison it names, and two folds are thin.
+    named = evaluation["comparisons"][evaluation["versus"]]
+    low, high = named["interval_90"]
+    assert f"90% interval {100 * low:+.1f} to {100 * high:+.1f}" in summary["verdict"]
+    assert "The evidence is thin (2 folds)" in summary["verdict"]
+    assert set(evaluation["comparisons"]) == CV_MODELS - {"mlp"}
 
 
-def test_champion_is_registered_with_an_alias(run):
+def test_champion_has_seen_every_harvested_season_and_its_coverage_is_measured(run):
     summary, uri = run
     champion = summary["champion"]
     assert champion["version"] == 1 and champion["alias_moved"]
+    assert champion["training_seasons"] == [2021, 2022, 2023, 2024]  # the newest included
     client = MlflowClient(uri)
     version = client.get_model_version_by_alias("yieldflow-yield", "champion")
     assert int(version.version) == 1
     assert version.tags["yieldflow.model"] == champion["model"]
-    low, high = (
-        float(version.tags["interval_low_ratio"]),
-        float(version.tags["interval_high_ratio"]),
-    )
-    assert 0 < low < high
+    assert version.tags["yieldflow.training_seasons"] == "2021,2022,2023,2024"
+    backtest = summary["backtest"]
+    assert backtest["seasons"] == [2024] and backtest["harvests"] == 5
+    assert backtest["interval_coverage"] == backtest["covered"] / 5
+    assert [p["point"] for p in backtest["points"]] == [0.5, 0.75, 1.0]
+    report = (Path(summary["outputs"]["run_folder"]) / "report.md").read_text()
+    assert f"80% intervals covered {backtest['covered']} of 5 held-out harvests" in report
 
 
 def test_evaluation_run_has_nested_runs_per_model_and_fold(run):
@@ -232,9 +253,9 @@ def test_evaluation_run_has_nested_runs_per_model_and_fold(run):
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("flow-test")
     runs = client.search_runs([experiment.experiment_id], "tags.`yieldflow.fold` = '2024'")
-    assert {r.data.tags["yieldflow.model"] for r in runs} == MODELS | {"farm_mean"}
+    assert {r.data.tags["yieldflow.model"] for r in runs} == CV_MODELS
     for fold_run in runs:
-        assert {"cv_rmse", "cv_mae", "cv_r2"} <= set(fold_run.data.metrics)
+        assert {"cv_rmse", "cv_mae", "cv_r2", "cv_nrmse", "cv_mape"} <= set(fold_run.data.metrics)
     evaluation_run = client.get_run(runs[0].data.tags["mlflow.parentRunId"])
     assert evaluation_run.info.run_name == "cross-validation"
     assert "seed_spread.png" in {a.path for a in client.list_artifacts(evaluation_run.info.run_id)}
@@ -255,13 +276,16 @@ def test_forecast_uses_the_champion_for_the_unharvested_season(run, forecastable
         result = forecast(config)
     assert result["season"] == 2025 and result["farms"] == 5
     assert result["model_version"] == summary["champion"]["version"]
+    assert result["training_seasons"] == [2021, 2022, 2023, 2024]
+    assert result["farms_refused"] == 0
     for row in result["forecast"]:
+        assert row["as_of"] == result["as_of"] and row["status"] == "forecast"
         assert (
             0 < row["interval_low_t_ha"] <= row["predicted_yield_t_ha"] <= row["interval_high_t_ha"]
         )
         assert row["sensor_coverage"] > 0.8
     with open(result["csv"]) as handle:
-        assert handle.readline().startswith("farm_id,season,crop,predicted_yield_t_ha")
+        assert handle.readline().startswith("farm_id,season,crop,as_of,window_elapsed")
     client = MlflowClient(uri)
     forecast_run = client.get_run(result["mlflow_run_id"])
     assert forecast_run.data.tags["yieldflow.forecast_season"] == "2025"
@@ -283,39 +307,76 @@ def test_data_check_flow_reports_the_accounting(prefect_server, small_dataset, t
     assert Path(result["quarantine_report"]).exists()
 
 
-def test_a_worse_model_does_not_take_the_champion_alias(run):
-    """Register another version whose test RMSE is worse than the champion's: the new
-    version exists, the alias stays where it was."""
+def register_candidate(summary, uri, model: str, schema_points: list[float]):
+    """Register a champion of kind ``model`` through the real task, with this run's
+    cross-validated NRMSE as the gate's evidence."""
     import pandas as pd
 
-    from tasks.champion import register_champion
-    from yieldflow.split import SeasonSplit, prepare_model_data
+    from tasks.champion import INPUT_COLUMNS, register_champion
+    from yieldflow.backtest import choose_at_point
+    from yieldflow.champion import forecaster_schema
+    from yieldflow.config import PipelineConfig
+    from yieldflow.forecaster import fit_forecaster
+    from yieldflow.intervals import calibrate
     from yieldflow.tracking import TrackingContext
 
-    summary, uri = run
     client = MlflowClient(uri)
-    before = client.get_model_version_by_alias("yieldflow-yield", "champion")
     table = pd.read_parquet(Path(summary["outputs"]["run_folder"]) / "features.parquet")
-    data = prepare_model_data(table, SeasonSplit(**summary["data"]["seasons"]))
+    config = PipelineConfig()
+    interval = calibrate([-0.1, 0.0, 0.1])
+    forecaster = fit_forecaster(
+        {1.0: table}, {1.0: (model, interval, "test")}, config.training, config.baselines, 0
+    )
+    predictions = table.assign(
+        model=model, seed=-1, y_true=table["yield_t_ha"], y_pred=table["yield_t_ha"]
+    )
+    results = {1.0: choose_at_point(1.0, predictions, model, 0, 1)}
+    cv_nrmse = {m: v["nrmse_mean"] for m, v in summary["evaluation"]["models"].items()}
     experiment = client.get_experiment_by_name("flow-test")
-    context = TrackingContext(uri, "flow-test", experiment.experiment_id, "unused", {})
+    parent = client.create_run(experiment.experiment_id, run_name="candidate").info.run_id
+    context = TrackingContext(uri, "flow-test", experiment.experiment_id, parent, {})
 
     @flow
-    def register_worse_model():
+    def register_candidate_flow():
         return register_champion(
             context,
             "yieldflow-yield",
-            "mean_baseline",
-            summary["models"]["mean_baseline"]["mlflow_run_id"],
-            candidate_test_rmse=summary["models"]["mean_baseline"]["test_rmse"] + 100.0,
-            data=data,
-            interval=(0.9, 1.1),
+            forecaster,
+            results,
+            cv_nrmse,
+            forecaster_schema(INPUT_COLUMNS, schema_points, "log"),
+            0.02,
+            table.head(5),
         )
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", uri)
-        outcome = register_worse_model()
+        return register_candidate_flow()
+
+
+def test_a_worse_model_does_not_take_the_champion_alias(run):
+    """A candidate whose cross-validated NRMSE is worse than the champion's model's on the
+    same folds (beyond the 2% tolerance): the version exists, the alias stays."""
+    summary, uri = run
+    client = MlflowClient(uri)
+    before = client.get_model_version_by_alias("yieldflow-yield", "champion")
+    models = summary["evaluation"]["models"]
+    champion_nrmse = models[summary["champion"]["model"]]["nrmse_mean"]
+    assert models["mean_baseline"]["nrmse_mean"] > champion_nrmse * 1.02
+    outcome = register_candidate(summary, uri, "mean_baseline", [0.5, 0.75, 1.0])
     assert not outcome["alias_moved"] and "worse" in outcome["note"]
     after = client.get_model_version_by_alias("yieldflow-yield", "champion")
     assert after.version == before.version
-    assert int(outcome["version"]) == int(before.version) + 1
+    assert int(outcome["version"]) > int(before.version)
+
+
+def test_a_schema_change_is_reported_not_promoted(run):
+    summary, uri = run
+    client = MlflowClient(uri)
+    before = client.get_model_version_by_alias("yieldflow-yield", "champion")
+    outcome = register_candidate(summary, uri, summary["champion"]["model"], [1.0])
+    assert not outcome["alias_moved"] and outcome["schema_changed"]
+    assert "takes other inputs" in outcome["note"]
+    assert (
+        client.get_model_version_by_alias("yieldflow-yield", "champion").version == before.version
+    )

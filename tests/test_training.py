@@ -75,9 +75,7 @@ def test_early_stopping_restores_the_best_weights():
     assert result.stop_reason == "patience"
     assert result.stopped_epoch - result.best_epoch == config.patience
     assert result.best_val_loss == min(result.val_loss)
-    scaled_truth = (
-        torch.tensor(y_va, dtype=torch.float32) - result.model.y_mean
-    ) / result.model.y_std
+    scaled_truth = result.model.target_values(torch.tensor(y_va, dtype=torch.float32))
     with torch.no_grad():
         restored = nn.MSELoss()(
             result.model.forward_scaled(torch.tensor(x_va, dtype=torch.float32)), scaled_truth

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from yieldflow.evaluation import CvVerdict
-from yieldflow.ml.metrics import regression_metrics
+from yieldflow.ml.metrics import regression_metrics, scale_free_metrics
+from yieldflow.verdict import Verdict
 
 MLP = "mlp"
 # Within this relative RMSE margin two models are "as good as" each other: with a dozen
@@ -30,14 +30,22 @@ class ModelScores:
 
 
 def score_models(
-    predictions: dict[str, dict[str, np.ndarray]], truth: dict[str, np.ndarray]
+    predictions: dict[str, dict[str, np.ndarray]],
+    truth: dict[str, np.ndarray],
+    crops: dict[str, np.ndarray] | None = None,
 ) -> dict[str, ModelScores]:
-    """predictions[model][part] for part in val/test, scored against truth[part]."""
+    """predictions[model][part] for part in val/test, scored against truth[part]; with
+    ``crops`` (per part) also the scale-free NRMSE and MAPE."""
+
+    def metrics(part: str, predicted: np.ndarray) -> dict[str, float]:
+        scored = regression_metrics(truth[part], predicted)
+        if crops is not None:
+            scored |= scale_free_metrics(crops[part], truth[part], predicted)
+        return scored
+
     return {
         name: ModelScores(
-            name=name,
-            val=regression_metrics(truth["val"], preds["val"]),
-            test=regression_metrics(truth["test"], preds["test"]),
+            name=name, val=metrics("val", preds["val"]), test=metrics("test", preds["test"])
         )
         for name, preds in predictions.items()
     }
@@ -69,23 +77,14 @@ def verdict(scores: dict[str, ModelScores], tolerance: float = MATCH_TOLERANCE) 
     return f"The MLP is worse than the simpler {simple.name} ({numbers}): use {simple.name}."
 
 
-def recommend(
-    scores: dict[str, ModelScores], cv_verdict: CvVerdict | None, cv_rmse: dict[str, float]
-) -> tuple[str, str]:
-    """The verdict sentence and the model to register.
+def recommend(scores: dict[str, ModelScores], cv_verdict: Verdict | None) -> tuple[str, str]:
+    """The verdict sentence and the recommended model.
 
     The season-wise cross-validation decides when it exists; the single split only when
-    there were too few seasons for a fold. A recommended model without a logged artifact
-    (the farm-history mean) hands over to the best logged model by cross-validated RMSE.
+    there were too few seasons for a fold.
     """
     if cv_verdict is None:
         simple = best_simple_model(scores)
         mlp_wins = scores[MLP].test["rmse"] < simple.test["rmse"] * (1 - MATCH_TOLERANCE)
         return verdict(scores), MLP if mlp_wins else simple.name
-    recommended = cv_verdict.recommended
-    sentence = cv_verdict.sentence()
-    if recommended not in scores:
-        fallback = min((m for m in scores if m in cv_rmse), key=cv_rmse.__getitem__)
-        sentence += f" ({recommended} is a lookup, not a model; {fallback} is registered)"
-        recommended = fallback
-    return sentence, recommended
+    return cv_verdict.sentence(), cv_verdict.recommended

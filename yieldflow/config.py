@@ -7,6 +7,7 @@ the source of the command-line options (see yieldflow.cli), so nothing is re-dec
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -86,6 +87,13 @@ class TrainingConfig(_Section):
         le=1.0,
         title="Weight decay",
         description="Adam L2 penalty; small data overfits without it.",
+    )
+    target: Literal["log", "t_ha"] = Field(
+        default="log",
+        title="MLP target",
+        description="What the MLP learns: log yield (errors relative to each crop's scale, "
+        "so potato's tenfold yields do not drown soybean's) or yield in t/ha. Log was "
+        "chosen on the season-wise folds (README, 'Choices and why').",
     )
     max_epochs: int = Field(
         default=500,
@@ -184,6 +192,32 @@ class EvaluationConfig(_Section):
         description="The MLP is trained with this many seeds in every fold, so its "
         "seed-to-seed spread is measured.",
     )
+    forecast_points: list[float] = Field(
+        default=[0.5, 0.75, 1.0],
+        min_length=1,
+        max_length=10,
+        title="Forecast points",
+        description="Points of the growing window (fractions; 1 = harvest) at which the "
+        "pipeline backtests forecasts and fits a champion on features cut there. A "
+        "forecast on day D uses the latest point D has reached.",
+    )
+    backtest_seasons: int = Field(
+        default=5,
+        ge=1,
+        le=50,
+        title="Backtest seasons",
+        description="How many of the latest seasons are forecast from the seasons before "
+        "them to measure interval coverage and forecast error.",
+    )
+
+    @field_validator("forecast_points")
+    @classmethod
+    def _points_in_the_window(cls, points: list[float]) -> list[float]:
+        if any(not 0.1 <= p <= 1.0 for p in points):
+            raise ValueError("forecast points are fractions of the window between 0.1 and 1")
+        if 1.0 not in points:
+            raise ValueError("forecast points must include 1 (harvest)")
+        return sorted(set(points))
 
 
 class ChampionConfig(_Section):
@@ -199,6 +233,15 @@ class ChampionConfig(_Section):
         max_length=200,
         title="Registered model name",
         description="Name of the registered model whose @champion alias forecasts use.",
+    )
+    tolerance: float = Field(
+        default=0.02,
+        ge=0.0,
+        le=1.0,
+        title="Champion tolerance",
+        description="The new model takes the champion alias unless its cross-validated "
+        "NRMSE is worse than the champion's model's on the same folds by more than this "
+        "fraction.",
     )
 
 
@@ -292,6 +335,20 @@ class ForecastConfig(_Section):
         max_length=200,
         title="Registered model",
         description="Registered model whose alias is used for the forecast.",
+    )
+    as_of: date | None = Field(
+        default=None,
+        title="As of",
+        description="Forecast as of this day (YYYY-MM-DD): only readings up to it are used. "
+        "Empty: the day of the latest reading in the data.",
+    )
+    min_coverage: float = Field(
+        default=DataConfig.model_fields["min_coverage"].default,
+        ge=0.0,
+        le=1.0,
+        title="Minimum sensor coverage",
+        description="A farm whose window up to the forecast point has fewer hours with an "
+        "air-temperature reading than this fraction is refused, with its reason.",
     )
     alias: str = Field(
         default="champion",

@@ -122,18 +122,33 @@ def print_summary(summary: dict[str, Any], summary_json: Path | None) -> None:
 
 
 def print_forecast(result: dict[str, Any]) -> None:
-    table = Table(title=f"yieldflow: season {result['season']} forecast ({result['model']})")
-    for column in ("farm", "crop", "predicted t/ha", "80% interval", "coverage"):
-        table.add_column(column, justify="left" if column in ("farm", "crop") else "right")
+    table = Table(
+        title=f"yieldflow: season {result['season']} forecast as of {result['as_of']} "
+        f"({result['model']}, trained on {_span(result['training_seasons'])})"
+    )
+    for column in ("farm", "crop", "point", "model", "predicted t/ha", "80% interval", "coverage"):
+        table.add_column(column, justify="left" if column in ("farm", "crop", "model") else "right")
+    refused = []
     for row in result["forecast"]:
+        if row["status"] != "forecast":
+            refused.append(row)
+            continue
         table.add_row(
             row["farm_id"],
             row["crop"],
+            f"{row['forecast_point']:.0%}",
+            row["model"],
             f"{row['predicted_yield_t_ha']:.2f}",
             f"{row['interval_low_t_ha']:.2f} – {row['interval_high_t_ha']:.2f}",
             f"{row['sensor_coverage']:.0%}",
         )
     console.print(table)
+    for row in refused:
+        console.print(f"[yellow]refused[/] {row['farm_id']}: {row['note']}", highlight=False)
     console.print(
         f"Forecast CSV: {result['csv']} (MLflow run {result['mlflow_run_id']})", highlight=False
     )
+
+
+def _span(seasons: list[int]) -> str:
+    return f"{seasons[0]}-{seasons[-1]}" if len(seasons) > 1 else ", ".join(map(str, seasons))

@@ -175,7 +175,14 @@ def _local_times(
 def season_features(
     daily: pd.DataFrame, harvests: pd.DataFrame, farms: pd.DataFrame, min_coverage: float
 ) -> SeasonFeatures:
-    """Aggregate each harvest's growing window; leave out harvests with thin coverage."""
+    """Aggregate each harvest's growing window; leave out harvests with thin coverage.
+
+    A ``window_end`` column (optional) cuts the window short: the features of a season as
+    seen on that day, for forecasts made before harvest. Coverage is then measured over the
+    window up to that day; ``season_length_days`` stays the planned length.
+    """
+    if "window_end" not in harvests:
+        harvests = harvests.assign(window_end=harvests["harvest_date"])
     harvests = harvests.merge(
         farms[["farm_id", "soil_type", "irrigated"]], on="farm_id", how="left"
     ).assign(
@@ -190,8 +197,8 @@ def season_features(
         ),
         season_length_days=lambda f: (f["harvest_date"] - f["planting_date"]).dt.days,
     )
-    days = daily.merge(harvests[[*KEY, "planting_date", "harvest_date", "gdd_base_c", "heat_c"]])
-    in_window = (days["day"] >= days["planting_date"]) & (days["day"] < days["harvest_date"])
+    days = daily.merge(harvests[[*KEY, "planting_date", "window_end", "gdd_base_c", "heat_c"]])
+    in_window = (days["day"] >= days["planting_date"]) & (days["day"] < days["window_end"])
     lead_start = days["planting_date"] - pd.Timedelta(days=LEAD_DAYS)
     in_lead = (days["day"] >= lead_start) & (days["day"] < days["planting_date"])
 
@@ -221,9 +228,10 @@ def season_features(
     agg["soil_moisture_at_planting_pct"] = lead.reindex(agg.index)
 
     table = harvests.merge(agg.reset_index(), on=KEY, how="left")
-    table["sensor_coverage"] = (
-        table["hours_covered"].fillna(0) / (table["season_length_days"] * 24)
-    ).clip(upper=1.0)
+    window_days = (table["window_end"] - table["planting_date"]).dt.days.clip(lower=1)
+    table["sensor_coverage"] = (table["hours_covered"].fillna(0) / (window_days * 24)).clip(
+        upper=1.0
+    )
     low = table["sensor_coverage"] < min_coverage
     excluded = table.loc[low, KEY].assign(
         reason=table.loc[low, "sensor_coverage"].map(
@@ -249,6 +257,14 @@ def _dry_spell_starts(window: pd.DataFrame) -> pd.Series:
     run_id = (~(dry & dry.shift(fill_value=False) & consecutive)).cumsum()
     run_length = dry.groupby(run_id).cumsum()
     return ((run_length == DRY_SPELL_MIN_DAYS) & dry).astype(float)
+
+
+def windows_at(harvests: pd.DataFrame, point: float) -> pd.DataFrame:
+    """Each growing window cut at ``point`` (a fraction, 1.0 = harvest) of its length."""
+    if point >= 1.0:
+        return harvests
+    length = harvests["harvest_date"] - harvests["planting_date"]
+    return harvests.assign(window_end=harvests["planting_date"] + (length * point).dt.floor("D"))
 
 
 def build_season_features(

@@ -59,6 +59,30 @@ def seed_spread_png(scores: pd.DataFrame, mlp: str = "mlp") -> bytes:
     return _png(fig)
 
 
+def paired_difference_png(
+    differences: dict[str, dict[int, float]], training_seasons: dict[int, int]
+) -> bytes:
+    """MLP − simple model NRMSE per fold against the number of seasons it learnt from:
+    whether more seasons are turning the answer. ``differences[model][fold season]``."""
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=100)
+    for model, by_fold in differences.items():
+        folds = sorted(by_fold)
+        ax.plot(
+            [training_seasons[f] for f in folds],
+            [100 * by_fold[f] for f in folds],
+            marker="o",
+            label=f"MLP − {model}",
+        )
+    ax.axhline(0, color="black", linewidth=1)
+    ax.set_xlabel("training seasons in the fold")
+    ax.set_ylabel("NRMSE difference (points of crop mean yield)")
+    ax.set_title("Below zero the MLP is better; one point per season-wise fold")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _png(fig)
+
+
 def _png(fig: plt.Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")

@@ -1,31 +1,32 @@
-"""Next-season forecasts from the @champion model: the pure parts.
+"""Forecasts as of a date, from the champion: the pure parts.
 
 A season that has sensor data but no harvest yet gets its growing windows from
-planned_seasons.csv; its features are built exactly as for training, encoded with the
-champion's own saved encoder, and checked against the champion's signature before any
-prediction is made.
+planned_seasons.csv. A forecast made on day D uses each farm's readings up to D only:
+its features are cut at the latest forecast point that D has reached (50%, 75% or 100% of
+the window by default), and the champion's model for that point, trained on every
+harvested season cut at the same point, predicts it with that point's interval. A farm
+the champion cannot speak for is refused, with its reason, in the table.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from datetime import date
 
 import numpy as np
 import pandas as pd
 
 from yieldflow.contract import PLANNED_COLUMNS, PLANNED_SEASONS_FILE
-from yieldflow.features import TARGET, build_season_features
-from yieldflow.split import FeatureEncoder
+from yieldflow.features import TARGET, build_season_features, windows_at
+from yieldflow.forecaster import SeasonForecaster
 from yieldflow.storage import DataSource
+
+FORECAST = "forecast"
+REFUSED = "refused"
 
 
 class ForecastError(ValueError):
     """A forecast cannot be made; the message is one line for the user."""
-
-
-class SignatureMismatchError(ForecastError):
-    """The season's features are not the columns the champion was trained on."""
 
 
 def planned_windows(source: DataSource, season: int | None) -> pd.DataFrame:
@@ -55,48 +56,121 @@ def planned_windows(source: DataSource, season: int | None) -> pd.DataFrame:
     return chosen.assign(**{TARGET: np.nan}).reset_index(drop=True)
 
 
-def season_features_for_forecast(
-    readings: pd.DataFrame, windows: pd.DataFrame, farms: pd.DataFrame
-) -> pd.DataFrame:
-    """Features of every planned farm (coverage is reported, nothing is left out)."""
-    features = build_season_features(readings, windows, farms, min_coverage=0.0).table
-    if features.empty:
-        raise ForecastError("no farm of the season has sensor readings in its growing window")
-    return features
+def resolve_as_of(readings: pd.DataFrame, windows: pd.DataFrame, as_of: date | None) -> date:
+    """The forecast's date: as given, else the day of the latest reading of a planned farm."""
+    if as_of is not None:
+        return as_of
+    mine = readings[readings["farm_id"].isin(windows["farm_id"])]
+    if mine.empty:
+        raise ForecastError("no sensor readings for any farm of the season: nothing to forecast")
+    return mine["timestamp"].max().tz_convert("UTC").date()
 
 
-def check_signature(expected: list[str], encoded: list[str]) -> None:
-    if expected == encoded:
-        return
-    missing = [c for c in expected if c not in encoded]
-    unexpected = [c for c in encoded if c not in expected]
-    raise SignatureMismatchError(
-        "the season's features do not match the champion's signature: "
-        f"missing {missing or 'none'}, unexpected {unexpected or 'none'}; retrain with "
-        "`yieldflow run` on data with the same sensors, crops and soils"
-    )
+def elapsed_fraction(windows: pd.DataFrame, as_of: date) -> pd.Series:
+    """How much of each growing window has passed by the end of ``as_of`` (0..1)."""
+    end_of_day = pd.Timestamp(as_of) + pd.Timedelta(days=1)
+    length = windows["harvest_date"] - windows["planting_date"]
+    return ((end_of_day - windows["planting_date"]) / length).clip(0.0, 1.0)
 
 
 def forecast_table(
-    features: pd.DataFrame,
-    encoder: FeatureEncoder,
-    expected_columns: list[str],
-    predict: Callable[[pd.DataFrame], np.ndarray],
-    interval: tuple[float, float],
+    readings: pd.DataFrame,
+    windows: pd.DataFrame,
+    farms: pd.DataFrame,
+    forecaster: SeasonForecaster,
+    as_of: date,
+    min_coverage: float,
 ) -> pd.DataFrame:
-    """One row per farm: predicted yield and an interval (``interval`` holds the low and
-    high ratios of truth to prediction seen in the champion's cross-validation)."""
-    encoded = encoder.frame(features)
-    check_signature(expected_columns, list(encoded.columns))
-    predicted = np.asarray(predict(encoded), dtype=float).reshape(-1)
-    return pd.DataFrame(
-        {
-            "farm_id": features["farm_id"],
-            "season": features["season"],
-            "crop": features["crop"],
-            "predicted_yield_t_ha": predicted.round(3),
-            "interval_low_t_ha": (predicted * interval[0]).clip(min=0).round(3),
-            "interval_high_t_ha": (predicted * interval[1]).round(3),
-            "sensor_coverage": features["sensor_coverage"].round(3),
-        }
+    """One row per planned farm: a forecast with its interval, or a refusal with its reason."""
+    windows = windows.assign(
+        window_elapsed=elapsed_fraction(windows, as_of).to_numpy(),
     )
+    windows["forecast_point"] = windows["window_elapsed"].map(forecaster.point_for)
+    rows = []
+    for point, group in windows.groupby("forecast_point", dropna=False):
+        if pd.isna(point):
+            earliest = min(forecaster.points)
+            rows += [
+                _refused(
+                    w,
+                    as_of,
+                    f"only {w.window_elapsed:.0%} of the growing window has "
+                    f"passed by {as_of}; the earliest forecast point is {earliest:.0%}",
+                )
+                for w in group.itertuples()
+            ]
+            continue
+        features = build_season_features(
+            readings, windows_at(group, float(point)), farms, min_coverage=0.0
+        ).table.set_index(["farm_id", "season"])
+        for w in group.itertuples():
+            rows.append(_one_farm(w, features, forecaster, float(point), as_of, min_coverage))
+    return pd.DataFrame(rows).sort_values("farm_id").reset_index(drop=True)
+
+
+def _one_farm(
+    window: object,
+    features: pd.DataFrame,
+    forecaster: SeasonForecaster,
+    point: float,
+    as_of: date,
+    min_coverage: float,
+) -> dict[str, object]:
+    key = (window.farm_id, window.season)
+    if key not in features.index:
+        return _refused(window, as_of, f"no sensor readings in the growing window up to {as_of}")
+    row = features.loc[key]
+    coverage = float(row["sensor_coverage"])
+    if coverage < min_coverage:
+        return _refused(
+            window,
+            as_of,
+            f"sensor coverage {coverage:.0%} of the window up to {as_of} is below "
+            f"{min_coverage:.0%}",
+            coverage,
+        )
+    reason = forecaster.refusal(row)
+    if reason:
+        return _refused(window, as_of, reason, coverage)
+    frame = row.to_frame().T.reset_index(names=["farm_id", "season"])
+    frame = frame.astype({c: features[c].dtype for c in features.columns})
+    predicted = float(forecaster.predict(point, frame)[0])
+    chosen = forecaster.points[point]
+    low, high = chosen.interval.apply(np.array([predicted]))
+    return {
+        **_base(window, as_of),
+        "forecast_point": point,
+        "model": chosen.model.kind,
+        "predicted_yield_t_ha": round(predicted, 3),
+        "interval_low_t_ha": round(float(low[0]), 3),
+        "interval_high_t_ha": round(float(high[0]), 3),
+        "sensor_coverage": round(coverage, 3),
+        "status": FORECAST,
+        "note": chosen.reason,
+    }
+
+
+def _base(window: object, as_of: date) -> dict[str, object]:
+    return {
+        "farm_id": window.farm_id,
+        "season": int(window.season),
+        "crop": window.crop,
+        "as_of": as_of.isoformat(),
+        "window_elapsed": round(float(window.window_elapsed), 3),
+    }
+
+
+def _refused(
+    window: object, as_of: date, reason: str, coverage: float | None = None
+) -> dict[str, object]:
+    return {
+        **_base(window, as_of),
+        "forecast_point": np.nan,
+        "model": "",
+        "predicted_yield_t_ha": np.nan,
+        "interval_low_t_ha": np.nan,
+        "interval_high_t_ha": np.nan,
+        "sensor_coverage": np.nan if coverage is None else round(coverage, 3),
+        "status": REFUSED,
+        "note": reason,
+    }

@@ -9,8 +9,9 @@ from typing import Any
 
 import pandas as pd
 
+from yieldflow.backtest import MEANS, PointResult, point_label
 from yieldflow.compare import MLP, ModelScores, best_simple_model
-from yieldflow.evaluation import CvVerdict
+from yieldflow.evaluation import CrossValidation
 from yieldflow.ml.patience_study import PatienceStudy
 
 MODEL_TITLES = {
@@ -19,6 +20,8 @@ MODEL_TITLES = {
     "linear": "Linear (ridge)",
     "mean_baseline": "Training mean",
     "farm_mean": "Farm historical mean",
+    "crop_mean": "Crop mean",
+    "farm_crop_mean": "Farm × crop mean",
 }
 
 
@@ -33,11 +36,9 @@ class ReportInputs:
     excluded: list[dict[str, Any]]  # harvests left out, with reasons
     top_quarantine_reasons: Mapping[str, int]
     mlflow_url: str | None = None
-    cv_summary: pd.DataFrame | None = None  # evaluation.summary_table
-    cv_verdict: CvVerdict | None = None
-    cv_folds: list[int] | None = None
-    cv_seeds: int = 0
-    champion_note: str | None = None
+    cv: CrossValidation | None = None
+    backtest: Mapping[float, PointResult] | None = None
+    champion: Mapping[str, Any] | None = None  # what register_champion did
     tracking_failure: str | None = None  # MLflow failed for good during the run (why)
 
 
@@ -54,40 +55,45 @@ def metrics_rows(scores: dict[str, ModelScores]) -> list[dict[str, Any]]:
             "test_rmse": round(s.test["rmse"], 4),
             "test_mae": round(s.test["mae"], 4),
             "test_r2": round(s.test["r2"], 4),
+            **({"test_nrmse": round(s.test["nrmse"], 4)} if "nrmse" in s.test else {}),
         }
         for name, s in scores.items()
     ]
 
 
-def render_report(inputs: ReportInputs, curve_ref: str, spread_ref: str = "") -> str:
-    """Markdown; ``curve_ref`` / ``spread_ref`` are the loss-curve and seed-spread images
-    (data URIs or relative file names)."""
+def render_report(inputs: ReportInputs, images: Mapping[str, str]) -> str:
+    """Markdown; ``images`` maps each figure's file name (loss_curve.png, seed_spread.png,
+    paired_difference.png) to how the report refers to it (data URI or file name)."""
     split = inputs.split
     info = inputs.mlp_info
     simple = best_simple_model(inputs.scores)
+    curve_ref = images.get("loss_curve.png", "loss_curve.png")
     lines = [
         "# yieldflow seasonal report",
         "",
         f"**Verdict.** {inputs.verdict}",
         "",
-        *([f"**Champion.** {inputs.champion_note}", ""] if inputs.champion_note else []),
-        *_cv_lines(inputs, spread_ref),
+        *([f"**Champion.** {inputs.champion['note']}", ""] if inputs.champion else []),
+        *_backtest_lines(inputs),
+        *_cv_lines(inputs, images),
         "## Single temporal split",
         "",
         f"Train seasons {_seasons(split['train'])}, validation {_seasons(split['val'])}, "
         f"test {_seasons(split['test'])}; {inputs.data['harvests_used']} harvests used. "
         f"The simple model to beat was chosen on validation RMSE: **{simple.name}**.",
         "",
-        "## Metrics (t/ha)",
+        "## Metrics",
         "",
-        "| model | val RMSE | test RMSE | test MAE | test R² |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "| model | val RMSE (t/ha) | test RMSE (t/ha) | test MAE (t/ha) | test R² | test NRMSE |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in metrics_rows(inputs.scores):
         title = MODEL_TITLES.get(row["model"], row["model"])
+        nrmse = row.get("test_nrmse")
         lines.append(
             f"| {title} | {row['val_rmse']:.3f} | {row['test_rmse']:.3f} | "
-            f"{row['test_mae']:.3f} | {row['test_r2']:.3f} |"
+            f"{row['test_mae']:.3f} | {row['test_r2']:.3f} | "
+            f"{'' if nrmse is None else f'{nrmse:.1%}'} |"
         )
     lines += [
         "",
@@ -125,43 +131,130 @@ def render_report(inputs: ReportInputs, curve_ref: str, spread_ref: str = "") ->
     return "\n".join(lines) + "\n"
 
 
-def _cv_lines(inputs: ReportInputs, spread_ref: str) -> list[str]:
-    if inputs.cv_summary is None or inputs.cv_verdict is None:
+def _backtest_lines(inputs: ReportInputs) -> list[str]:
+    if not inputs.backtest:
         return []
-    verdict = inputs.cv_verdict
-    folds = ", ".join(map(str, inputs.cv_folds or []))
+    harvest = inputs.backtest[max(inputs.backtest)]
     lines = [
-        "## Season-wise cross-validation",
+        "## Forecasts: how good, and how early",
         "",
-        f"Each model was trained on every season before the validation season ({folds}), "
-        f"the MLP with {inputs.cv_seeds} seeds, early-stopping on the last training season. "
-        "Mean ± standard deviation across folds:",
+        f"**Intervals.** {harvest.coverage.sentence()}",
         "",
-        "| model | RMSE (t/ha) | MAE (t/ha) | R² | MLP seed spread (RMSE sd) |",
-        "| --- | ---: | ---: | ---: | ---: |",
+        "The pipeline forecast each of its latest seasons from the seasons before it, with "
+        "every season's features cut at the point a forecast would be made. NRMSE is the "
+        "error as a share of the crop's mean yield.",
+        "",
+        "| forecast at | model used | its NRMSE | farm × crop mean | crop mean | RMSE (t/ha) "
+        "| 80% interval covered | interval (× prediction) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
-    for model, row in inputs.cv_summary.iterrows():
-        spread = "" if pd.isna(row["seed_rmse_std"]) else f"{row['seed_rmse_std']:.3f}"
+    for point, result in inputs.backtest.items():
+        means = [f"{result.error_of(m):.1%}" if m in result.errors.index else "" for m in MEANS]
+        coverage = result.coverage
+        covered = f"{coverage.covered}/{coverage.harvests}" if coverage.harvests else "n/a"
+        interval = result.interval
         lines.append(
-            f"| {MODEL_TITLES.get(str(model), model)} | {_pm(row, 'rmse')} | {_pm(row, 'mae')} "
-            f"| {_pm(row, 'r2')} | {spread} |"
+            f"| {point_label(point)} | {MODEL_TITLES.get(result.chosen, result.chosen)} | "
+            f"{result.error_of(result.chosen):.1%} | {' | '.join(means)} | "
+            f"{result.error_of(result.chosen, 'rmse'):.2f} | {covered} | "
+            f"{interval.low_ratio:.2f}–{interval.high_ratio:.2f} |"
         )
-    differences = ", ".join(f"{s}: {d:+.3f}" for s, d in verdict.fold_differences.items())
-    lines += [
-        "",
-        f"Paired per-fold RMSE differences, MLP − {verdict.best_simple}: {differences} "
-        f"(mean {verdict.mean_difference:+.3f} t/ha, {verdict.relative_difference:+.1%}). "
-        f"Recommended model: **{verdict.recommended}**.",
-        "",
-    ]
-    if spread_ref:
-        lines += [f"![Seed spread across folds]({spread_ref})", ""]
+    lines += [""]
+    for point, result in inputs.backtest.items():
+        lines.append(f"- {point_label(point)}: {result.reason}.")
+    if any(not r.interval.guaranteed for r in inputs.backtest.values()):
+        lines += [
+            "",
+            "Too few out-of-fold residuals for split-conformal's guarantee at some points: "
+            "their intervals are the widest residuals seen, and likely too narrow.",
+        ]
+    lines += [""]
     return lines
 
 
-def _pm(row: pd.Series, metric: str) -> str:
-    std = row[f"{metric}_std"]
-    return f"{row[f'{metric}_mean']:.3f}" + ("" if pd.isna(std) else f" ± {std:.3f}")
+def _cv_lines(inputs: ReportInputs, images: Mapping[str, str]) -> list[str]:
+    cv = inputs.cv
+    if cv is None:
+        return []
+    verdict = cv.verdict
+    folds = ", ".join(str(f.val) for f in cv.folds)
+    lines = [
+        "## Season-wise cross-validation",
+        "",
+        f"Each model learnt from every season before the validation season ({folds}); the "
+        f"MLP with {len(cv.seeds)} seeds, early-stopping on the last of those seasons and "
+        "then refitted on all of them for the chosen epochs, so every model learnt from the "
+        "same harvests. Mean ± standard deviation across folds; skill is 1 − NRMSE / NRMSE "
+        "of the crop mean (above 0: the sensors add something beyond knowing the crop).",
+        "",
+        "| model | NRMSE | RMSE (t/ha) | MAE (t/ha) | MAPE | R² | skill vs crop mean "
+        "| MLP seed spread (RMSE sd) |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for model, row in cv.summary.iterrows():
+        spread = "" if pd.isna(row["seed_rmse_std"]) else f"{row['seed_rmse_std']:.3f}"
+        skill = "" if pd.isna(row["skill_vs_crop_mean"]) else f"{row['skill_vs_crop_mean']:+.2f}"
+        lines.append(
+            f"| {MODEL_TITLES.get(str(model), model)} | {_pm(row, 'nrmse', pct=True)} | "
+            f"{_pm(row, 'rmse')} | {_pm(row, 'mae')} | {_pm(row, 'mape', pct=True)} | "
+            f"{_pm(row, 'r2')} | {skill} | {spread} |"
+        )
+    lines += [
+        "",
+        "### The MLP against every simple model",
+        "",
+        "Per-fold NRMSE difference, MLP − simple model, with a 90% interval "
+        f"({next(iter(verdict.comparisons.values())).method}). Better or worse only when "
+        "the interval excludes zero.",
+        "",
+        "| simple model | mean difference | 90% interval | RMSE difference (t/ha) | verdict |",
+        "| --- | ---: | --- | ---: | --- |",
+    ]
+    for name, c in verdict.comparisons.items():
+        lines.append(
+            f"| {MODEL_TITLES.get(name, name)} | {100 * c.mean:+.1f} pts | "
+            f"{100 * c.low:+.1f} to {100 * c.high:+.1f} pts | {c.mean_rmse:+.2f} | {c.label} |"
+        )
+    lines += ["", f"Recommended model: **{verdict.recommended}**.", ""]
+    if images.get("paired_difference.png"):
+        lines += [
+            f"![Paired difference by training seasons]({images['paired_difference.png']})",
+            "",
+        ]
+    lines += _crop_lines(cv)
+    if images.get("seed_spread.png"):
+        lines += [f"![Seed spread across folds]({images['seed_spread.png']})", ""]
+    return lines
+
+
+def _crop_lines(cv: CrossValidation) -> list[str]:
+    crops = sorted(cv.crops.index.get_level_values("crop").unique())
+    lines = [
+        "### Per crop",
+        "",
+        "NRMSE (RMSE in t/ha) over every fold; the crop's mean yield in the header.",
+        "",
+        "| model | "
+        + " | ".join(
+            f"{c} ({cv.crops.xs(c, level='crop')['mean_yield'].iloc[0]:.1f} t/ha)" for c in crops
+        )
+        + " |",
+        "| --- |" + " ---: |" * len(crops),
+    ]
+    for model in cv.summary.index:
+        cells = []
+        for crop in crops:
+            row = cv.crops.loc[(model, crop)]
+            cells.append(f"{row['nrmse']:.1%} ({row['rmse']:.2f})")
+        lines.append(f"| {MODEL_TITLES.get(str(model), model)} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _pm(row: pd.Series, metric: str, pct: bool = False) -> str:
+    mean, std = row[f"{metric}_mean"], row[f"{metric}_std"]
+    if pct:
+        return f"{mean:.1%}" + ("" if pd.isna(std) else f" ± {std:.1%}")
+    return f"{mean:.3f}" + ("" if pd.isna(std) else f" ± {std:.3f}")
 
 
 def _data_quality_lines(inputs: ReportInputs) -> list[str]:

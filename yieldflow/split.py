@@ -102,6 +102,11 @@ class ModelData:
     def feature_names(self) -> list[str]:
         return self.encoder.feature_names
 
+    @property
+    def crops(self) -> dict[str, np.ndarray]:
+        """The crop of every row, per part: for the scale-free metrics."""
+        return {name: frame["crop"].astype(str).to_numpy() for name, frame in self.frames.items()}
+
 
 def prepare_model_data(table: pd.DataFrame, split: SeasonSplit) -> ModelData:
     """Cut the feature table by season and encode each part with the train-fitted encoder."""

@@ -10,7 +10,7 @@ import pandas as pd
 
 from yieldflow.compare import ModelScores
 
-SUMMARY_VERSION = 1
+SUMMARY_VERSION = 2
 
 
 def dataset_fingerprint(*frames: pd.DataFrame) -> str:
@@ -34,6 +34,7 @@ def build_summary(
     verdict: str,
     outputs: Mapping[str, str],
     evaluation: Mapping[str, Any] | None = None,
+    backtest: Mapping[str, Any] | None = None,
     champion: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     models: dict[str, dict[str, Any]] = {}
@@ -43,6 +44,8 @@ def build_summary(
             "test_rmse": score.test["rmse"],
             "test_mae": score.test["mae"],
             "test_r2": score.test["r2"],
+            "test_nrmse": score.test.get("nrmse"),
+            "test_mape": score.test.get("mape"),
             "mlflow_run_id": run_ids.get(name),
         }
     models["mlp"].update(mlp_extra)
@@ -54,6 +57,7 @@ def build_summary(
         "prefect": {"flow_run_id": flow_run_id},
         "verdict": verdict,
         "evaluation": dict(evaluation) if evaluation else None,
+        "backtest": dict(backtest) if backtest else None,
         "champion": dict(champion) if champion else None,
         "outputs": dict(outputs),
     }

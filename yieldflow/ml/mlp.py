@@ -2,7 +2,8 @@
 
 The network carries its own input and target scaling as buffers (fitted on the training
 seasons only), so the logged model takes raw feature values and returns t/ha: nothing
-outside it has to remember how the data were scaled.
+outside it has to remember how the data were scaled. With ``target="log"`` it learns log
+yield, so a 10% error costs the same on soybean (~4 t/ha) as on potato (~40 t/ha).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ class TrainingDivergedError(NonFiniteLossError):
 
 
 class YieldMLP(nn.Module):
-    """Standardise inputs → 1-2 hidden ReLU layers → one output neuron → t/ha."""
+    """Standardise inputs → 1-2 hidden ReLU layers → one output neuron → t/ha (through
+    exp() when the target is log yield)."""
 
     def __init__(
         self,
@@ -37,6 +39,7 @@ class YieldMLP(nn.Module):
         x_std: np.ndarray | None = None,
         y_mean: float = 0.0,
         y_std: float = 1.0,
+        log_target: bool = False,
     ) -> None:
         super().__init__()
         if not 1 <= len(hidden_units) <= 2:
@@ -52,13 +55,20 @@ class YieldMLP(nn.Module):
         self.register_buffer("x_std", _as_tensor(x_std, n_features, 1.0))
         self.register_buffer("y_mean", torch.tensor(float(y_mean)))
         self.register_buffer("y_std", torch.tensor(float(y_std)))
+        self.register_buffer("log_target", torch.tensor(bool(log_target)))
 
     def forward_scaled(self, x: torch.Tensor) -> torch.Tensor:
         """Prediction in standardised target units (what the loss is computed on)."""
         return self.net((x - self.x_mean) / self.x_std).squeeze(-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_scaled(x) * self.y_std + self.y_mean
+        target = self.forward_scaled(x) * self.y_std + self.y_mean
+        return torch.where(self.log_target, torch.exp(target), target)
+
+    def target_values(self, y_t_ha: torch.Tensor) -> torch.Tensor:
+        """Yields in t/ha → the standardised units the loss is computed in."""
+        target = torch.log(y_t_ha) if bool(self.log_target) else y_t_ha
+        return (target - self.y_mean) / self.y_std
 
 
 def _as_tensor(values: np.ndarray | None, n: int, fill: float) -> torch.Tensor:
@@ -67,8 +77,14 @@ def _as_tensor(values: np.ndarray | None, n: int, fill: float) -> torch.Tensor:
     return torch.as_tensor(np.asarray(values, dtype=np.float32))
 
 
-def fit_scaling(x_train: np.ndarray, y_train: np.ndarray) -> dict[str, np.ndarray | float]:
+def fit_scaling(
+    x_train: np.ndarray, y_train: np.ndarray, log_target: bool = False
+) -> dict[str, np.ndarray | float]:
     """Mean/std of the training rows only; constant columns get std 1 to avoid 0/0."""
+    if log_target:
+        if (y_train <= 0).any():
+            raise ValueError("a log-yield target needs yields above 0 (the contract's rule)")
+        y_train = np.log(y_train)
     x_std = x_train.std(axis=0)
     y_std = float(y_train.std())
     return {
@@ -173,11 +189,14 @@ def train_mlp(
     seed: int,
     on_epoch: Callable[[int, float, float], None] | None = None,
     early_stopping: bool = True,
+    keep_last: bool = False,
 ) -> TrainingResult:
     """Train with Adam on MSE, early-stop on validation loss, restore the best weights.
 
     ``early_stopping=False`` runs all ``max_epochs`` (used to replay other patience values
     on the full curve); with the same seed its first epochs equal the early-stopped run's.
+    ``keep_last=True`` keeps the last epoch's weights: a refit for an epoch count chosen
+    elsewhere, whose "validation" rows are its own training rows.
     """
     if len(x_train) == 0 or len(x_val) == 0:
         raise ValueError("training and validation sets must both have rows")
@@ -189,7 +208,16 @@ def train_mlp(
         threads = choose_threads(config.cpu_threads, batch_rows, widest, threads)
     with torch_threads(threads):
         result = _fit(
-            x_train, y_train, x_val, y_val, config, seed, device, on_epoch, early_stopping
+            x_train,
+            y_train,
+            x_val,
+            y_val,
+            config,
+            seed,
+            device,
+            on_epoch,
+            early_stopping,
+            keep_last,
         )
     result.threads = threads
     return result
@@ -227,11 +255,15 @@ def _fit(
     device: torch.device,
     on_epoch: Callable[[int, float, float], None] | None,
     early_stopping: bool,
+    keep_last: bool = False,
 ) -> TrainingResult:
     set_seeds(seed)
     started = time.perf_counter()
-    scaling = fit_scaling(x_train, y_train)
-    model = YieldMLP(x_train.shape[1], config.hidden_units, **scaling).to(device)
+    log_target = config.target == "log"
+    scaling = fit_scaling(x_train, y_train, log_target)
+    model = YieldMLP(x_train.shape[1], config.hidden_units, **scaling, log_target=log_target).to(
+        device
+    )
     # On a GPU the whole step is captured as one CUDA graph (see yieldflow.ml.cuda_graph).
     graphed = device.type == "cuda" and config.cuda_graphs
     optimizer = make_adam(model.parameters(), config, graphed)
@@ -242,8 +274,8 @@ def _fit(
         return torch.as_tensor(np.asarray(a, dtype=np.float32), device=device)
 
     xt, xv = to_device(x_train), to_device(x_val)
-    yt_scaled = (to_device(y_train) - model.y_mean) / model.y_std
-    yv_scaled = (to_device(y_val) - model.y_mean) / model.y_std
+    yt_scaled = model.target_values(to_device(y_train))
+    yv_scaled = model.target_values(to_device(y_val))
 
     stopper = EarlyStopping(patience=config.patience, min_delta=config.min_delta)
     result = TrainingResult(model=model, device=str(device), cuda_graphs=graphed)
@@ -272,7 +304,8 @@ def _fit(
         result.stop_reason = "max_epochs"
     result.stopped_epoch = len(result.val_loss)
     result.best_epoch = stopper.best_epoch or result.stopped_epoch
-    model.load_state_dict(best_state)  # restore the best weights whatever ended training
+    if not keep_last:
+        model.load_state_dict(best_state)  # restore the best weights whatever ended training
     result.model = model.cpu().eval()
     result.seconds = time.perf_counter() - started
     return result

@@ -1,0 +1,84 @@
+"""Prefect tasks: backtest forecasts at points of the season, and fit the champion that
+forecasts from every harvested season."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from tasks.training import (
+    TRAINING_RETRIES,
+    TRAINING_RETRY_DELAYS_S,
+    retry_on_transient_device_error,
+)
+from yieldflow.backtest import PointResult, backtest_at_points, point_label, tables_at_points
+from yieldflow.config import PipelineConfig
+from yieldflow.evaluation import CrossValidation
+from yieldflow.forecaster import SeasonForecaster, fit_forecaster
+
+
+@task(
+    name="features-at-forecast-points",
+    task_run_name="features-at-forecast-points",
+    cache_policy=NO_CACHE,
+)
+def features_at_points(
+    table: pd.DataFrame,
+    readings: pd.DataFrame,
+    harvests: pd.DataFrame,
+    farms: pd.DataFrame,
+    points: list[float],
+) -> dict[float, pd.DataFrame]:
+    return tables_at_points(table, readings, harvests, farms, points)
+
+
+@task(
+    name="backtest-forecast-points", task_run_name="backtest-forecast-points", cache_policy=NO_CACHE
+)
+def backtest_points(
+    tables: dict[float, pd.DataFrame], cv: CrossValidation, config: PipelineConfig
+) -> dict[float, PointResult]:
+    """Forecasts at each point of the season, backtested (see yieldflow.backtest)."""
+    logger = get_run_logger()
+    started = time.perf_counter()
+
+    def told(point: float, result: PointResult) -> None:
+        logger.info("Backtest at %s: %s", point_label(point), result.reason)
+
+    results = backtest_at_points(tables, cv.predictions, cv.verdict.recommended, config, told)
+    for point, result in results.items():
+        logger.info("At %s: %s", point_label(point), result.coverage.sentence())
+    logger.info(
+        "Backtested %d forecast points in %.1f s", len(results), time.perf_counter() - started
+    )
+    return results
+
+
+@task(
+    name="fit-champion",
+    task_run_name="fit-champion-on-every-season",
+    cache_policy=NO_CACHE,
+    retries=TRAINING_RETRIES,
+    retry_delay_seconds=TRAINING_RETRY_DELAYS_S,
+    retry_condition_fn=retry_on_transient_device_error,
+)
+def fit_champion(
+    tables: dict[float, pd.DataFrame], results: dict[float, PointResult], config: PipelineConfig
+) -> SeasonForecaster:
+    """The chosen model of each point, refitted on every harvested season cut there."""
+    forecaster = fit_forecaster(
+        tables,
+        {p: (r.chosen, r.interval, r.reason) for p, r in results.items()},
+        config.training,
+        config.baselines,
+        config.seed,
+    )
+    get_run_logger().info(
+        "Champion fitted on every harvested season (%s): %s",
+        ", ".join(map(str, forecaster.seasons)),
+        "; ".join(f"{point_label(p)}: {m.model.kind}" for p, m in forecaster.points.items()),
+    )
+    return forecaster
