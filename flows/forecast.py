@@ -14,7 +14,7 @@ from flows.run_start import start_run
 from tasks.champion import LoadedChampion, load_champion
 from tasks.ingestion import dataset_fingerprint_of, ingest, publish_ingestion
 from yieldflow.config import ForecastConfig
-from yieldflow.forecast import REFUSED, forecast_table, planned_windows, resolve_as_of
+from yieldflow.forecast import REFUSED, forecast_table, planned_windows
 from yieldflow.storage import open_source
 from yieldflow.tracking import log_bytes, redact_uri, resolve_tracking_uri, start_pipeline_run
 
@@ -34,9 +34,13 @@ def predict_season(
     """Every planned farm forecast as of the day, or refused with its reason."""
     logger = get_run_logger()
     windows = planned_windows(open_source(data_uri), config.season)
-    as_of = resolve_as_of(ingested.readings, windows, config.as_of)
     table = forecast_table(
-        ingested.readings, windows, ingested.farms, champion.forecaster, as_of, config.min_coverage
+        ingested.readings,
+        windows,
+        ingested.farms,
+        champion.forecaster,
+        config.as_of,
+        config.min_coverage,
     )
     for row in table[table["status"] == REFUSED].itertuples():
         logger.warning("Refused %s: %s", row.farm_id, row.note)
@@ -56,7 +60,13 @@ def forecast(
     ingested = ingest(data_uri, dataset_fingerprint_of(data_uri))
     publish_ingestion(ingested, workspace)
     table = predict_season(ingested, data_uri, config, champion)
-    season, as_of = int(table["season"].iloc[0]), str(table["as_of"].iloc[0])
+    season = int(table["season"].iloc[0])
+    days = sorted(d for d in table["as_of"].unique() if d)
+    as_of = (
+        config.as_of.isoformat()
+        if config.as_of
+        else (f"{days[0]} to {days[-1]}" if len(days) > 1 else (days[0] if days else "none"))
+    )
     forecast_count = int((table["status"] != REFUSED).sum())
     csv_path = workspace.path(f"forecast-{season}.csv")
     table.to_csv(csv_path, index=False)

@@ -278,8 +278,10 @@ def test_forecast_uses_the_champion_for_the_unharvested_season(run, forecastable
     assert result["model_version"] == summary["champion"]["version"]
     assert result["training_seasons"] == [2021, 2022, 2023, 2024]
     assert result["farms_refused"] == 0
+    days = sorted(row["as_of"] for row in result["forecast"])
+    assert result["as_of"] == f"{days[0]} to {days[-1]}"  # each farm's latest reading
     for row in result["forecast"]:
-        assert row["as_of"] == result["as_of"] and row["status"] == "forecast"
+        assert row["status"] == "forecast" and row["forecast_point"] == 1.0
         assert (
             0 < row["interval_low_t_ha"] <= row["predicted_yield_t_ha"] <= row["interval_high_t_ha"]
         )

@@ -126,6 +126,26 @@ def test_a_whole_season_model_on_half_season_features_fails_the_same_check(histo
     assert not ok, detail
 
 
+def test_data_that_stops_halfway_is_forecast_as_of_each_farms_latest_reading(history):
+    """No as-of day given: each farm is forecast as of its own latest reading, at the
+    latest point its data reaches, as well as when the day is given."""
+    ingested, past, target, _, forecaster = history
+    stop = target.set_index("farm_id").pipe(
+        lambda t: t["planting_date"] + (t["harvest_date"] - t["planting_date"]) * 0.6
+    )
+    local = ingested.readings["timestamp"].dt.tz_convert(None)
+    readings = ingested.readings[local < ingested.readings["farm_id"].map(stop)]
+    planned = target.assign(**{TARGET: np.nan})
+    table = forecast_table(readings, planned, ingested.farms, forecaster, None, 0.7)
+    assert (table["status"] == FORECAST).all() and (table["forecast_point"] == 0.5).all()
+    last_day = readings.groupby("farm_id")["timestamp"].max().dt.tz_convert(None).dt.date
+    assert (table["as_of"] == table["farm_id"].map(last_day).map(str)).all()
+    table = table.merge(target[["farm_id", TARGET]], on="farm_id")
+    mean = fit_model("farm_crop_mean", past, CONFIG.training, CONFIG.baselines, 0)
+    ok, detail = honest(table, mean.predict(table))
+    assert ok, detail
+
+
 def test_the_forecast_uses_only_readings_up_to_its_day(history):
     ingested, *_ = history
     early = forecast_each_farm_at(history, 0.6)

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from yieldflow.intervals import backtest_coverage, calibrate, log_residuals
+from yieldflow.intervals import backtest_coverage, calibrate, log_residuals, recent_residuals
 
 
 def forecasts_with_known_truth(seasons: int = 30, farms: int = 12, sigma: float = 0.2):
@@ -59,3 +59,13 @@ def test_conformal_ranks_and_the_guarantee():
     assert interval.guaranteed
     assert not calibrate(residuals[:5]).guaranteed
     np.testing.assert_allclose(log_residuals(np.array([2.0]), np.array([1.0])), [np.log(2)])
+
+
+def test_the_calibration_window_keeps_only_the_latest_folds():
+    predictions = forecasts_with_known_truth(seasons=10)
+    early = predictions["season"] < 2003
+    predictions.loc[early, "y_true"] *= 3.0  # models trained on 2-3 seasons err more
+    wide = calibrate(recent_residuals(predictions, before=2009))
+    recent = calibrate(recent_residuals(predictions, before=2009, window=5))
+    assert recent.high_ratio < wide.high_ratio  # the early misses no longer widen it
+    assert recent.residuals == 5 * 12

@@ -207,12 +207,10 @@ def test_unreachable_endpoint_after_retries(
 def test_ingest_from_s3_matches_local(
     seaweedfs_env: SeaweedFS, uploaded: list[str], dataset_tree: Path
 ) -> None:
-    ingest = pytest.importorskip("yieldflow.ingest")
-    try:
-        local = ingest.ingest_dataset(LocalSource(dataset_tree))
-    except Exception as err:  # ingestion itself is tested in test_ingest.py
-        pytest.skip(f"ingest_dataset fails on the local tree too: {type(err).__name__}: {err}")
-    from_s3 = ingest.ingest_dataset(S3Source(URI))
+    from yieldflow.ingest import ingest_dataset
+
+    local = ingest_dataset(LocalSource(dataset_tree))
+    from_s3 = ingest_dataset(S3Source(URI))
     assert from_s3.accounting == local.accounting
     assert from_s3.accounting.rows_read > 0
     assert len(from_s3.quarantine) == len(local.quarantine)

@@ -39,7 +39,7 @@ def test_train_mlp_reports_threads_and_restores_them() -> None:
     x = rng.normal(size=(24, 5)).astype(np.float32)
     y = rng.normal(size=24).astype(np.float32)
     before = torch.get_num_threads()
-    config = TrainingConfig(max_epochs=3, device="cpu", cpu_threads=2)
+    config = TrainingConfig(max_epochs=3, device="cpu", cpu_threads=2, target="t_ha")
     result = train_mlp(x[:16], y[:16], x[16:], y[16:], config, seed=0)
     assert result.threads == 2
     assert torch.get_num_threads() == before

@@ -127,10 +127,10 @@ def test_nan_loss_stops_training():
 def test_scaling_is_fitted_on_training_rows_only():
     x_tr, y_tr, x_va, y_va = make_data()
     result = train_mlp(x_tr, y_tr, x_va, y_va, TrainingConfig(max_epochs=2), seed=0)
-    expected = fit_scaling(x_tr, y_tr)
+    expected = fit_scaling(x_tr, y_tr, log_target=True)  # the default target: log yield
     np.testing.assert_allclose(result.model.x_mean.numpy(), expected["x_mean"], rtol=1e-6)
     np.testing.assert_allclose(result.model.x_std.numpy(), expected["x_std"], rtol=1e-6)
-    assert float(result.model.y_mean) == pytest.approx(y_tr.mean(), rel=1e-6)
+    assert float(result.model.y_mean) == pytest.approx(np.log(y_tr).mean(), rel=1e-6)
     assert not np.allclose(result.model.x_mean.numpy(), np.vstack([x_tr, x_va]).mean(axis=0))
 
 

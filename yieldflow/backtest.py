@@ -24,7 +24,7 @@ from yieldflow.intervals import (
     Coverage,
     backtest_coverage,
     calibrate,
-    log_residuals,
+    recent_residuals,
 )
 from yieldflow.ml.metrics import all_metrics
 from yieldflow.ml.recipes import FALLBACK, MLP, REFERENCE, SIMPLE_MODELS
@@ -98,7 +98,12 @@ def backtest_seasons(folds: list[int], count: int) -> list[int]:
 
 
 def choose_at_point(
-    point: float, predictions: pd.DataFrame, preferred: str, seed: int, backtest_count: int
+    point: float,
+    predictions: pd.DataFrame,
+    preferred: str,
+    seed: int,
+    backtest_count: int,
+    calibration_window: int | None = None,
 ) -> PointResult:
     """The model, interval and measured coverage of forecasts made at ``point``.
 
@@ -126,8 +131,8 @@ def choose_at_point(
         point=point,
         chosen=chosen,
         reason=reason,
-        interval=calibrate(log_residuals(mine["y_true"].to_numpy(), mine["y_pred"].to_numpy())),
-        coverage=backtest_coverage(mine, seasons),
+        interval=calibrate(recent_residuals(mine, window=calibration_window)),
+        coverage=backtest_coverage(mine, seasons, window=calibration_window),
         errors=errors,
     )
 
@@ -166,8 +171,8 @@ def backtest_at_points(
     """At harvest: the cross-validation's own predictions and recommendation; at earlier
     points: the simple models on the same folds with features cut there (the MLP, the
     slowest to train, is judged at harvest only)."""
-    count = config.evaluation.backtest_seasons
-    results = {1.0: choose_at_point(1.0, cv_predictions, recommended, config.seed, count)}
+    count, window = config.evaluation.backtest_seasons, config.evaluation.calibration_seasons
+    results = {1.0: choose_at_point(1.0, cv_predictions, recommended, config.seed, count, window)}
     for point in sorted(p for p in tables if p < 1.0):
         table = tables[point]
         folds = rolling_origin_folds(table["season"], config.split.min_train_seasons)
@@ -178,7 +183,7 @@ def backtest_at_points(
             for fold in folds
         )
         results[point] = choose_at_point(
-            point, predictions, best_simple(predictions), config.seed, count
+            point, predictions, best_simple(predictions), config.seed, count, window
         )
         if on_point is not None:
             on_point(point, results[point])

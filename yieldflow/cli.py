@@ -162,6 +162,20 @@ def main() -> None:
     type=click.IntRange(0, 50),
     help="Last N seasons get sensor data but no harvest rows (to forecast).",
 )
+@click.option(
+    "--planned-progress",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.05, 1.0),
+    help="Stop the unharvested seasons' readings this far into their growing windows "
+    "(0.5: the data a mid-season forecast sees).",
+)
+@click.option(
+    "--truth",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the true yields of the unharvested seasons to this CSV (to check "
+    "forecasts against; not part of the dataset).",
+)
 @click.option("--no-faults", is_flag=True, help="Write clean data without logger faults.")
 def generate_data(
     out: Path,
@@ -171,6 +185,8 @@ def generate_data(
     seed: int,
     interval_minutes: int,
     unharvested_seasons: int,
+    planned_progress: float,
+    truth: Path | None,
     no_faults: bool,
 ) -> None:
     """Write a synthetic dataset that follows the data contract to OUT.
@@ -190,7 +206,19 @@ def generate_data(
         interval_minutes=interval_minutes,
         unharvested_seasons=unharvested_seasons,
         faults=not no_faults,
+        planned_progress=planned_progress,
     )
+    if truth:
+        import pandas as pd
+
+        rows = [
+            {"farm_id": d.farm_id, "season": d.season, "crop": d.crop, "yield_t_ha": d.yield_t_ha}
+            for d in info.season_drivers
+            if not d.harvested
+        ]
+        pd.DataFrame(rows, columns=["farm_id", "season", "crop", "yield_t_ha"]).to_csv(
+            truth, index=False
+        )
     click.echo(
         f"Wrote {info.n_sensor_rows} sensor rows in {info.n_files} files and "
         f"{info.n_harvests} harvests for {farms} farms to {out}"

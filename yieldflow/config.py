@@ -210,6 +210,17 @@ class EvaluationConfig(_Section):
         "them to measure interval coverage and forecast error.",
     )
 
+    calibration_seasons: int = Field(
+        default=5,
+        ge=1,
+        le=50,
+        title="Calibration seasons",
+        description="Forecast intervals are calibrated on the out-of-fold residuals of at "
+        "most this many latest folds: models trained on only two or three seasons err more, "
+        "and their residuals would make a champion trained on many seasons look less sure "
+        "than it is (README, 'Choices and why').",
+    )
+
     @field_validator("forecast_points")
     @classmethod
     def _points_in_the_window(cls, points: list[float]) -> list[float]:

@@ -83,18 +83,8 @@ def fail(message: str) -> NoReturn:
 def print_summary(summary: dict[str, Any], summary_json: Path | None) -> None:
     data = summary["data"]
     seasons = data["seasons"]
-    table = Table(title="yieldflow: validation and test metrics (t/ha)")
-    for column in ("model", "val RMSE", "test RMSE", "test MAE", "test R²"):
-        table.add_column(column, justify="left" if column == "model" else "right")
-    for name, m in summary["models"].items():
-        table.add_row(
-            MODEL_TITLES.get(name, name),
-            f"{m['val_rmse']:.3f}",
-            f"{m['test_rmse']:.3f}",
-            f"{m['test_mae']:.3f}",
-            f"{m['test_r2']:.3f}",
-        )
-    console.print(table)
+    evaluation = summary.get("evaluation")
+    console.print(_cv_table(evaluation) if evaluation else _split_table(summary["models"]))
     mlp = summary["models"]["mlp"]
     console.print(
         f"{data['harvests_used']} harvests; train {seasons['train']}, validation "
@@ -109,6 +99,16 @@ def print_summary(summary: dict[str, Any], summary_json: Path | None) -> None:
         highlight=False,
     )
     console.print(f"[bold]Verdict:[/] {summary['verdict']}", highlight=False)
+    backtest = summary.get("backtest")
+    if backtest and backtest.get("harvests"):
+        console.print(
+            f"[bold]Intervals:[/] 80% intervals covered {backtest['covered']} of "
+            f"{backtest['harvests']} held-out harvests in the backtest (seasons "
+            f"{', '.join(map(str, backtest['seasons']))}).",
+            highlight=False,
+        )
+    if summary.get("champion"):
+        console.print(f"[bold]Champion:[/] {summary['champion']['note']}", highlight=False)
     outputs = summary["outputs"]
     console.print("[bold]Where to look next[/]")
     console.print(f"Report: {outputs['report']}", highlight=False)
@@ -119,6 +119,38 @@ def print_summary(summary: dict[str, Any], summary_json: Path | None) -> None:
     )
     if summary_json:
         console.print(f"Summary JSON: {summary_json}", highlight=False)
+
+
+def _split_table(models: dict[str, Any]) -> Table:
+    table = Table(title="yieldflow: validation and test metrics (t/ha)")
+    for column in ("model", "val RMSE", "test RMSE", "test MAE", "test R²"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for name, m in models.items():
+        table.add_row(
+            MODEL_TITLES.get(name, name),
+            f"{m['val_rmse']:.3f}",
+            f"{m['test_rmse']:.3f}",
+            f"{m['test_mae']:.3f}",
+            f"{m['test_r2']:.3f}",
+        )
+    return table
+
+
+def _cv_table(evaluation: dict[str, Any]) -> Table:
+    folds = evaluation["folds"]
+    span = f"{folds[0]}-{folds[-1]}" if len(folds) > 1 else str(folds[0])
+    table = Table(title=f"yieldflow: season-wise cross-validation, {len(folds)} folds ({span})")
+    for column in ("model", "NRMSE", "RMSE t/ha", "MAPE", "skill vs crop mean"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for name, m in evaluation["models"].items():
+        table.add_row(
+            MODEL_TITLES.get(name, name),
+            f"{m['nrmse_mean']:.1%}",
+            f"{m['rmse_mean']:.2f}",
+            f"{m['mape_mean']:.1%}",
+            f"{m['skill_vs_crop_mean']:+.2f}",
+        )
+    return table
 
 
 def print_forecast(result: dict[str, Any]) -> None:

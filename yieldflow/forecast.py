@@ -56,14 +56,11 @@ def planned_windows(source: DataSource, season: int | None) -> pd.DataFrame:
     return chosen.assign(**{TARGET: np.nan}).reset_index(drop=True)
 
 
-def resolve_as_of(readings: pd.DataFrame, windows: pd.DataFrame, as_of: date | None) -> date:
-    """The forecast's date: as given, else the day of the latest reading of a planned farm."""
-    if as_of is not None:
-        return as_of
-    mine = readings[readings["farm_id"].isin(windows["farm_id"])]
-    if mine.empty:
-        raise ForecastError("no sensor readings for any farm of the season: nothing to forecast")
-    return mine["timestamp"].max().tz_convert("UTC").date()
+def latest_reading_days(readings: pd.DataFrame, farm_ids: pd.Series) -> pd.Series:
+    """Each farm's day of its latest reading (UTC), NaT for a farm without readings."""
+    mine = readings[readings["farm_id"].isin(farm_ids)]
+    latest = mine.groupby("farm_id")["timestamp"].max().dt.tz_convert("UTC").dt.tz_localize(None)
+    return farm_ids.map(latest.dt.floor("D"))
 
 
 def elapsed_fraction(windows: pd.DataFrame, as_of: date) -> pd.Series:
@@ -73,29 +70,55 @@ def elapsed_fraction(windows: pd.DataFrame, as_of: date) -> pd.Series:
     return ((end_of_day - windows["planting_date"]) / length).clip(0.0, 1.0)
 
 
+def point_reached(window: pd.Series, as_of: date, points: list[float]) -> float | None:
+    """The latest point whose cut window (as features.windows_at cuts it) ends by the end
+    of ``as_of``: the features at that point use no reading after the day."""
+    length = window["harvest_date"] - window["planting_date"]
+    end_of_day = pd.Timestamp(as_of) + pd.Timedelta(days=1)
+    reached = [p for p in points if window["planting_date"] + (length * p).floor("D") <= end_of_day]
+    return max(reached) if reached else None
+
+
 def forecast_table(
     readings: pd.DataFrame,
     windows: pd.DataFrame,
     farms: pd.DataFrame,
     forecaster: SeasonForecaster,
-    as_of: date,
+    as_of: date | None,
     min_coverage: float,
 ) -> pd.DataFrame:
-    """One row per planned farm: a forecast with its interval, or a refusal with its reason."""
-    windows = windows.assign(
-        window_elapsed=elapsed_fraction(windows, as_of).to_numpy(),
+    """One row per planned farm: a forecast with its interval, or a refusal with its reason.
+
+    ``as_of`` None forecasts each farm as of its own latest reading (loggers stop at
+    different days); a date forecasts every farm as of that day.
+    """
+    days = (
+        pd.Series(pd.Timestamp(as_of), index=windows.index)
+        if as_of is not None
+        else latest_reading_days(readings, windows["farm_id"])
     )
-    windows["forecast_point"] = windows["window_elapsed"].map(forecaster.point_for)
-    rows = []
+    windows = windows.assign(as_of_day=days.to_numpy())
+    no_day = windows["as_of_day"].isna()
+    rows = [
+        _refused(w, None, "no sensor readings for this farm") for w in windows[no_day].itertuples()
+    ]
+    windows = windows[~no_day].copy()
+    windows["window_elapsed"] = [
+        float(elapsed_fraction(w.to_frame().T, w["as_of_day"].date()).iloc[0])
+        for _, w in windows.iterrows()
+    ]
+    points = sorted(forecaster.points)
+    windows["forecast_point"] = [
+        point_reached(w, w["as_of_day"].date(), points) for _, w in windows.iterrows()
+    ]
     for point, group in windows.groupby("forecast_point", dropna=False):
         if pd.isna(point):
-            earliest = min(forecaster.points)
             rows += [
                 _refused(
                     w,
-                    as_of,
-                    f"only {w.window_elapsed:.0%} of the growing window has "
-                    f"passed by {as_of}; the earliest forecast point is {earliest:.0%}",
+                    w.as_of_day.date(),
+                    f"only {w.window_elapsed:.0%} of the growing window has passed by "
+                    f"{w.as_of_day.date()}; the earliest forecast point is {points[0]:.0%}",
                 )
                 for w in group.itertuples()
             ]
@@ -104,7 +127,9 @@ def forecast_table(
             readings, windows_at(group, float(point)), farms, min_coverage=0.0
         ).table.set_index(["farm_id", "season"])
         for w in group.itertuples():
-            rows.append(_one_farm(w, features, forecaster, float(point), as_of, min_coverage))
+            rows.append(
+                _one_farm(w, features, forecaster, float(point), w.as_of_day.date(), min_coverage)
+            )
     return pd.DataFrame(rows).sort_values("farm_id").reset_index(drop=True)
 
 
@@ -150,18 +175,19 @@ def _one_farm(
     }
 
 
-def _base(window: object, as_of: date) -> dict[str, object]:
+def _base(window: object, as_of: date | None) -> dict[str, object]:
+    elapsed = getattr(window, "window_elapsed", np.nan)
     return {
         "farm_id": window.farm_id,
         "season": int(window.season),
         "crop": window.crop,
-        "as_of": as_of.isoformat(),
-        "window_elapsed": round(float(window.window_elapsed), 3),
+        "as_of": as_of.isoformat() if as_of else "",
+        "window_elapsed": round(float(elapsed), 3),
     }
 
 
 def _refused(
-    window: object, as_of: date, reason: str, coverage: float | None = None
+    window: object, as_of: date | None, reason: str, coverage: float | None = None
 ) -> dict[str, object]:
     return {
         **_base(window, as_of),

@@ -57,11 +57,6 @@ class SeasonForecaster:
         """The model used at harvest (what the registry version is named for)."""
         return self.points[max(self.points)].model.kind
 
-    def point_for(self, elapsed: float) -> float | None:
-        """The latest forecast point reached by ``elapsed`` (a fraction of the window)."""
-        reached = [p for p in self.points if p <= elapsed + 1e-9]
-        return max(reached) if reached else None
-
     def refusal(self, row: pd.Series) -> str | None:
         """Why this farm's features are outside what the champion learnt from, or None."""
         if str(row["crop"]) not in self.crops:

@@ -105,17 +105,35 @@ class Coverage:
         }
 
 
+def recent_residuals(
+    predictions: pd.DataFrame, before: int | None = None, window: int | None = None
+) -> np.ndarray:
+    """Out-of-fold residuals of the ``window`` latest fold seasons (before ``before``).
+
+    Errors shrink as models learn from more seasons, so residuals of the first folds (2-3
+    training seasons) would widen the interval of a model trained on many more."""
+    seasons = sorted(predictions["season"].unique())
+    if before is not None:
+        seasons = [s for s in seasons if s < before]
+    if window is not None:
+        seasons = seasons[-window:]
+    rows = predictions[predictions["season"].isin(seasons)]
+    return log_residuals(rows["y_true"].to_numpy(), rows["y_pred"].to_numpy())
+
+
 def backtest_coverage(
-    predictions: pd.DataFrame, seasons: list[int], level: float = NOMINAL
+    predictions: pd.DataFrame,
+    seasons: list[int],
+    level: float = NOMINAL,
+    window: int | None = None,
 ) -> Coverage:
-    """For each season S in ``seasons``: calibrate on the out-of-fold residuals of the
-    seasons before S, and count S's harvests inside. ``predictions``: season, y_true,
-    y_pred of one model recipe, one row per harvest and fold."""
-    residual = log_residuals(predictions["y_true"].to_numpy(), predictions["y_pred"].to_numpy())
-    frame = predictions.assign(residual=residual)
+    """For each season S in ``seasons``: calibrate on the out-of-fold residuals of (the
+    ``window`` latest) seasons before S, and count S's harvests inside. ``predictions``:
+    season, y_true, y_pred of one model recipe, one row per harvest and fold."""
+    frame = predictions
     per_season: dict[int, tuple[int, int]] = {}
     for season in seasons:
-        earlier = frame.loc[frame["season"] < season, "residual"].to_numpy()
+        earlier = recent_residuals(frame, before=season, window=window)
         if len(earlier) == 0:
             continue
         interval = calibrate(earlier, level)

@@ -60,13 +60,16 @@ def generate_dataset(
     unharvested_seasons: int = 0,
     faults: bool = True,
     overwrite: bool = False,
+    planned_progress: float = 1.0,
 ) -> GeneratedDatasetInfo:
     """Write a contract-following dataset root to out_dir; same arguments → same bytes.
 
     Each farm draws from its own random streams (SeedSequence(seed, spawn_key=(farm, ...)),
     per season too), so adding farms or seasons leaves the existing ones unchanged.
     The last `unharvested_seasons` seasons get readings but no harvest rows; their windows
-    go to planned_seasons.csv for forecasting. `overwrite=True` replaces a dataset already
+    go to planned_seasons.csv for forecasting; `planned_progress` < 1 stops their readings
+    that far into each growing window (what a mid-season forecast sees). `overwrite=True`
+    replaces a dataset already
     in out_dir; otherwise an existing one is an error rather than a silent mix of old and
     new files.
     """
@@ -87,6 +90,7 @@ def generate_dataset(
     for farm in farm_list:
         plans = [plan_season(seed, farm, year, year in harvested_years) for year in season_years]
         frame, farm_drivers, dropped = simulate_farm(seed, farm, plans, interval_minutes)
+        frame = _stop_planned_readings(frame, plans, planned_progress)
         drivers.extend(farm_drivers)
         dst_dropped += dropped
         rows, files, counts = _write_farm_sensors(
@@ -128,6 +132,19 @@ def _check_arguments(farms: int, seasons: int, interval: int, unharvested: int) 
         raise ValueError(f"unharvested_seasons must be in 0..{seasons}, got {unharvested}")
     if interval < 1 or 1440 % interval:
         raise ValueError(f"interval_minutes must divide a day (1440), got {interval}")
+
+
+def _stop_planned_readings(frame: pd.DataFrame, plans: list, progress: float) -> pd.DataFrame:
+    """Drop the readings from `progress` of the first unharvested window on."""
+    planned = [p for p in plans if not p.harvested]
+    if progress >= 1.0 or not planned:
+        return frame
+    first = min(planned, key=lambda p: p.planting)
+    stop = (
+        pd.Timestamp(first.planting)
+        + (pd.Timestamp(first.harvest) - pd.Timestamp(first.planting)) * progress
+    )
+    return frame[frame["local"] < stop.floor("D")].reset_index(drop=True)
 
 
 def _prepare_out_dir(out: Path, overwrite: bool) -> None:
