@@ -25,7 +25,7 @@ from tasks.tracking import finish_tracking, log_baseline_run, start_tracking
 from tasks.training_dispatch import share_features, train_mlp_flow
 from yieldflow.backtest import health
 from yieldflow.champion import forecaster_schema
-from yieldflow.compare import ModelScores, recommend, score_models
+from yieldflow.compare import ModelScores, score_models, verdict_sentence
 from yieldflow.config import PipelineConfig
 from yieldflow.figures import loss_curve_png, paired_difference_png, seed_spread_png
 from yieldflow.ml.patience_study import patience_study_from_dict
@@ -41,7 +41,7 @@ from yieldflow.tracking import (
     runs_url,
 )
 
-MLP_SUMMARY_KEYS = ("best_epoch", "stopped_epoch", "stop_reason", "patience", "device")
+MLP_SUMMARY_KEYS = ("best_epoch", "stopped_epoch", "stop_reason", "patience", "target", "device")
 
 
 def _run_name() -> str:
@@ -115,7 +115,7 @@ def seasonal_pipeline(
         spread = seed_spread_png(cv.scores) if cv else b""
         if cv:
             tracking.call(log_cross_validation, context, cv, spread)
-        sentence, _recommended = recommend(scores, cv.verdict if cv else None)
+        sentence = verdict_sentence(scores, cv.verdict if cv else None)
         backtest, champion = None, None
         if cv:
             tables = features_at_points(

@@ -106,6 +106,7 @@ def train_model(
         "stopped_epoch": result.stopped_epoch,
         "stop_reason": result.stop_reason,
         "patience": config.training.patience,
+        "target": config.training.target,
         "device": result.device,
         "seconds": result.seconds,
         "train_loss": result.train_loss,

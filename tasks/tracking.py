@@ -112,6 +112,7 @@ def log_mlp_run(
         "cuda_graphs": result.cuda_graphs,
         "optimizer": "Adam",
         "loss": "MSELoss",
+        "target": training.target,
         "n_features": len(data.feature_names),
         "n_train_rows": len(data.y["train"]),
     }

@@ -77,14 +77,7 @@ def verdict(scores: dict[str, ModelScores], tolerance: float = MATCH_TOLERANCE) 
     return f"The MLP is worse than the simpler {simple.name} ({numbers}): use {simple.name}."
 
 
-def recommend(scores: dict[str, ModelScores], cv_verdict: Verdict | None) -> tuple[str, str]:
-    """The verdict sentence and the recommended model.
-
-    The season-wise cross-validation decides when it exists; the single split only when
-    there were too few seasons for a fold.
-    """
-    if cv_verdict is None:
-        simple = best_simple_model(scores)
-        mlp_wins = scores[MLP].test["rmse"] < simple.test["rmse"] * (1 - MATCH_TOLERANCE)
-        return verdict(scores), MLP if mlp_wins else simple.name
-    return cv_verdict.sentence(), cv_verdict.recommended
+def verdict_sentence(scores: dict[str, ModelScores], cv_verdict: Verdict | None) -> str:
+    """The season-wise cross-validation's verdict when it exists; the single split's only
+    when there were too few seasons for a fold."""
+    return cv_verdict.sentence() if cv_verdict is not None else verdict(scores)

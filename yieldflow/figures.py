@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 
 def loss_curve_png(
@@ -74,6 +75,7 @@ def paired_difference_png(
             label=f"MLP − {model}",
         )
     ax.axhline(0, color="black", linewidth=1)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("training seasons in the fold")
     ax.set_ylabel("NRMSE difference (points of crop mean yield)")
     ax.set_title("Below zero the MLP is better; one point per season-wise fold")
