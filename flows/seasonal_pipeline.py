@@ -13,11 +13,12 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from flows.run_start import start_run
+from flows.season_wise_evaluation import evaluate_by_season
 from flows.train_model import SplitSeasons, TrackingTarget
 from tasks.backtest import backtest_points, features_at_points, fit_champion
 from tasks.baselines import fit_and_predict_baselines
 from tasks.champion import INPUT_COLUMNS, register_champion
-from tasks.evaluation import cross_validate_task, log_cross_validation
+from tasks.evaluation import log_cross_validation
 from tasks.features import build_features, split_seasons
 from tasks.ingestion import dataset_fingerprint_of, ingest, publish_ingestion
 from tasks.reporting import publish_report
@@ -107,17 +108,8 @@ def seasonal_pipeline(
                 config.seed,
                 features_path,
             )
-        cv = (
-            cross_validate_task(features.table, config)
-            if config.evaluation.cross_validate
-            else None
-        )
-        spread = seed_spread_png(cv.scores) if cv else b""
-        if cv:
-            tracking.call(log_cross_validation, context, cv, spread)
-        sentence = verdict_sentence(scores, cv.verdict if cv else None)
-        backtest, champion = None, None
-        if cv:
+        cv, backtest, champion = None, None, None
+        if config.evaluation.cross_validate:
             tables = features_at_points(
                 features.table,
                 ingested.readings,
@@ -125,7 +117,12 @@ def seasonal_pipeline(
                 ingested.farms,
                 config.evaluation.forecast_points,
             )
-            backtest = backtest_points(tables, cv, config)
+            evaluation = evaluate_by_season(tables, config)
+            cv = evaluation.cv
+        spread = seed_spread_png(cv.scores) if cv else b""
+        if cv:
+            tracking.call(log_cross_validation, context, cv, spread)
+            backtest = backtest_points(evaluation.predictions, cv.verdict.recommended, config)
             if config.champion.register_champion:
                 forecaster = fit_champion(tables, backtest, config)
                 champion = tracking.call(
@@ -146,6 +143,7 @@ def seasonal_pipeline(
                 "season-wise folds, and this run has none (cross-validation off or too few "
                 "seasons)",
             }
+        sentence = verdict_sentence(scores, cv.verdict if cv else None)
         difference = (
             paired_difference_png(
                 {

@@ -3,8 +3,6 @@ forecasts from every harvested season."""
 
 from __future__ import annotations
 
-import time
-
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -16,7 +14,6 @@ from tasks.training import (
 )
 from yieldflow.backtest import PointResult, backtest_at_points, point_label, tables_at_points
 from yieldflow.config import PipelineConfig
-from yieldflow.evaluation import CrossValidation
 from yieldflow.forecaster import SeasonForecaster, fit_forecaster
 
 
@@ -39,21 +36,13 @@ def features_at_points(
     name="backtest-forecast-points", task_run_name="backtest-forecast-points", cache_policy=NO_CACHE
 )
 def backtest_points(
-    tables: dict[float, pd.DataFrame], cv: CrossValidation, config: PipelineConfig
+    predictions: dict[float, pd.DataFrame], recommended: str, config: PipelineConfig
 ) -> dict[float, PointResult]:
     """Forecasts at each point of the season, backtested (see yieldflow.backtest)."""
     logger = get_run_logger()
-    started = time.perf_counter()
-
-    def told(point: float, result: PointResult) -> None:
-        logger.info("Backtest at %s: %s", point_label(point), result.reason)
-
-    results = backtest_at_points(tables, cv.predictions, cv.verdict.recommended, config, told)
+    results = backtest_at_points(predictions, recommended, config)
     for point, result in results.items():
-        logger.info("At %s: %s", point_label(point), result.coverage.sentence())
-    logger.info(
-        "Backtested %d forecast points in %.1f s", len(results), time.perf_counter() - started
-    )
+        logger.info("At %s: %s; %s", point_label(point), result.reason, result.coverage.sentence())
     return results
 
 

@@ -1,9 +1,8 @@
-"""Prefect tasks: season-wise cross-validation and its MLflow runs."""
+"""Prefect tasks: one cell of the season-wise evaluation grid, its summary, its MLflow runs."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import pandas as pd
 from mlflow.entities import Metric
@@ -15,17 +14,15 @@ from tasks.training import (
     TRAINING_RETRY_DELAYS_S,
     retry_on_transient_device_error,
 )
-from yieldflow.config import BaselineConfig, PipelineConfig, TrainingConfig
+from yieldflow.config import BaselineConfig, TrainingConfig
 from yieldflow.evaluation import (
     METRICS,
     MLP,
     CrossValidation,
     Fold,
-    cross_validate,
     evaluate_fold,
-    rolling_origin_folds,
+    summarise,
 )
-from yieldflow.progress import track
 from yieldflow.tracking import (
     TAG_MODEL,
     TRACKING_RETRIES,
@@ -35,69 +32,64 @@ from yieldflow.tracking import (
 )
 
 
+def _grid_run_name() -> str:
+    from prefect.runtime import task_run
+
+    p = task_run.parameters
+    point, fold, model, seed = p["point"], p["fold"], p["model"], p["seed"]
+    stage = "cross-validate" if point >= 1.0 else f"backtest-{point:.0%}".replace("%", "pct")
+    return f"{stage}-season-{fold.val}-{model}" + (f"-seed-{seed}" if model == MLP else "")
+
+
 @task(
-    name="cross-validate-fold",
-    task_run_name="cross-validate-season-{fold.val}",
+    name="evaluate-model-on-fold",
+    task_run_name=_grid_run_name,
     cache_policy=NO_CACHE,
     retries=TRAINING_RETRIES,
     retry_delay_seconds=TRAINING_RETRY_DELAYS_S,
     retry_condition_fn=retry_on_transient_device_error,
 )
-def evaluate_fold_task(
+def evaluate_model_on_fold(
     table: pd.DataFrame,
     fold: Fold,
+    model: str,
+    seed: int,
     training: TrainingConfig,
     baselines: BaselineConfig,
-    seeds: list[int],
-    on_trained: Callable[[int], None] | None = None,
+    point: float = 1.0,
 ) -> pd.DataFrame:
-    """One fold, its own task run (named for the season it validates on)."""
+    """One model (one MLP seed) on one fold at one forecast point: its own task run, so a
+    cluster can run the grid in parallel and a retry redoes only this cell."""
     started = time.perf_counter()
-    predictions = evaluate_fold(table, fold, training, baselines, seeds, on_trained)
+    predictions = evaluate_fold(table, fold, training, baselines, [seed], models=(model,))
     get_run_logger().info(
-        "Season %d scored: %d models (MLP with %d seeds) trained on %s in %.1f s",
+        "Season %d scored by %s trained on %s in %.1f s",
         fold.val,
-        predictions["model"].nunique(),
-        len(seeds),
+        model if model != MLP else f"the MLP (seed {seed})",
         ", ".join(map(str, fold.train)),
         time.perf_counter() - started,
     )
-    return predictions
+    return predictions.assign(point=point)
 
 
 @task(
-    name="cross-validate-by-season", task_run_name="cross-validate-by-season", cache_policy=NO_CACHE
+    name="summarise-cross-validation",
+    task_run_name="cross-validate-by-season",
+    cache_policy=NO_CACHE,
 )
-def cross_validate_task(table: pd.DataFrame, config: PipelineConfig) -> CrossValidation | None:
-    """Every model on every rolling-origin fold (one task run per fold, retried there)."""
-    logger = get_run_logger()
-    started = time.perf_counter()
-    folds = rolling_origin_folds(table["season"], config.split.min_train_seasons)
-    steps = len(folds) * (config.evaluation.mlp_seeds + 1)  # each MLP seed, then baselines
-    with track("cross-validation", steps, f"models trained in {len(folds)} folds") as progress:
-
-        def evaluate(*fold_args: object) -> pd.DataFrame:
-            before = progress.done  # the steps of the folds already scored
-
-            def trained(steps_in_fold: int) -> None:
-                progress.update(before + steps_in_fold)
-
-            return evaluate_fold_task(*fold_args, on_trained=trained)
-
-        cv = cross_validate(table, config, evaluate=evaluate)
-    if cv is None:
-        logger.warning("Too few seasons for season-wise cross-validation; single split only")
-    else:
-        verdict = cv.verdict
-        main = verdict.comparisons[verdict.versus]
-        logger.info(
-            "Cross-validated on seasons %s in %.1f s: MLP vs %s: %s, %s",
-            ", ".join(str(f.val) for f in cv.folds),
-            time.perf_counter() - started,
-            verdict.versus,
-            verdict.label,
-            main.interval_text(),
-        )
+def summarise_cross_validation(
+    folds: list[Fold], predictions: pd.DataFrame, seeds: list[int], seconds: float
+) -> CrossValidation:
+    cv = summarise(folds, predictions, seeds)
+    verdict = cv.verdict
+    get_run_logger().info(
+        "Cross-validated on seasons %s in %.1f s: MLP vs %s: %s, %s",
+        ", ".join(str(f.val) for f in cv.folds),
+        seconds,
+        verdict.versus,
+        verdict.label,
+        verdict.comparisons[verdict.versus].interval_text(),
+    )
     return cv
 
 

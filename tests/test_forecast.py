@@ -10,7 +10,7 @@ import pytest
 
 from yieldflow.backtest import backtest_at_points, best_simple, tables_at_points
 from yieldflow.config import PipelineConfig
-from yieldflow.evaluation import evaluate_fold, rolling_origin_folds
+from yieldflow.evaluation import evaluate_points
 from yieldflow.features import TARGET, build_season_features, windows_at
 from yieldflow.forecast import (
     FORECAST,
@@ -48,13 +48,8 @@ def history(tmp_path_factory):
     tables = tables_at_points(
         past, ingested.readings, harvests[harvests["season"] < 2020], ingested.farms, POINTS
     )
-    at_harvest = pd.concat(
-        evaluate_fold(
-            tables[1.0], fold, CONFIG.training, CONFIG.baselines, [42], models=SIMPLE_MODELS
-        )
-        for fold in rolling_origin_folds(tables[1.0]["season"])
-    )
-    results = backtest_at_points(tables, at_harvest, best_simple(at_harvest), CONFIG)
+    predictions = evaluate_points(tables, CONFIG, harvest_models=SIMPLE_MODELS)
+    results = backtest_at_points(predictions, best_simple(predictions[1.0]), CONFIG)
     forecaster = fit_forecaster(
         tables,
         {p: (r.chosen, r.interval, r.reason) for p, r in results.items()},

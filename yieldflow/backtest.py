@@ -10,14 +10,13 @@ residuals, and its coverage measured season by season on the last folds.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
 from yieldflow.config import PipelineConfig
-from yieldflow.evaluation import evaluate_fold, fold_scores, per_fold, rolling_origin_folds
+from yieldflow.evaluation import fold_scores, per_fold
 from yieldflow.features import KEY, build_season_features, windows_at
 from yieldflow.intervals import (
     ConformalInterval,
@@ -27,7 +26,7 @@ from yieldflow.intervals import (
     recent_residuals,
 )
 from yieldflow.ml.metrics import all_metrics
-from yieldflow.ml.recipes import FALLBACK, MLP, REFERENCE, SIMPLE_MODELS
+from yieldflow.ml.recipes import FALLBACK, MLP, REFERENCE
 
 MEANS = (FALLBACK, REFERENCE)
 
@@ -162,29 +161,19 @@ def health(result: PointResult) -> dict[str, Any]:
 
 
 def backtest_at_points(
-    tables: dict[float, pd.DataFrame],
-    cv_predictions: pd.DataFrame,
-    recommended: str,
-    config: PipelineConfig,
-    on_point: Callable[[float, PointResult], None] | None = None,
+    predictions: dict[float, pd.DataFrame], recommended: str, config: PipelineConfig
 ) -> dict[float, PointResult]:
-    """At harvest: the cross-validation's own predictions and recommendation; at earlier
-    points: the simple models on the same folds with features cut there (the MLP, the
-    slowest to train, is judged at harvest only)."""
+    """Each point's model, interval and coverage from its out-of-fold ``predictions``: at
+    harvest the comparison's recommendation, earlier the best simple model there."""
     count, window = config.evaluation.backtest_seasons, config.evaluation.calibration_seasons
-    results = {1.0: choose_at_point(1.0, cv_predictions, recommended, config.seed, count, window)}
-    for point in sorted(p for p in tables if p < 1.0):
-        table = tables[point]
-        folds = rolling_origin_folds(table["season"], config.split.min_train_seasons)
-        predictions = pd.concat(
-            evaluate_fold(
-                table, fold, config.training, config.baselines, [config.seed], models=SIMPLE_MODELS
-            )
-            for fold in folds
+    return {
+        point: choose_at_point(
+            point,
+            rows,
+            recommended if point >= 1.0 else best_simple(rows),
+            config.seed,
+            count,
+            window,
         )
-        results[point] = choose_at_point(
-            point, predictions, best_simple(predictions), config.seed, count, window
-        )
-        if on_point is not None:
-            on_point(point, results[point])
-    return dict(sorted(results.items()))
+        for point, rows in sorted(predictions.items())
+    }

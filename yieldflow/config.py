@@ -7,6 +7,7 @@ the source of the command-line options (see yieldflow.cli), so nothing is re-dec
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Literal
 
@@ -293,6 +294,14 @@ class OrchestrationConfig(_Section):
         title="Training timeout (s)",
         description="How long the seasonal run waits for the training deployment to finish.",
     )
+    task_runner: str = Field(
+        default="local",
+        title="Task runner",
+        description="Where the independent task runs (every model on every season-wise "
+        "fold) execute: 'local' (this process, one at a time), 'dask://host:port' (a Dask "
+        "scheduler; workers need the project installed and PREFECT_API_URL), or 'dask' "
+        "(the address in DASK_SCHEDULER_ADDRESS).",
+    )
     shared_storage: str = Field(
         default="",
         title="Shared storage for intermediate data",
@@ -300,6 +309,14 @@ class OrchestrationConfig(_Section):
         "table the training flow reads; empty: the local run folder. Use S3 when training "
         "runs on another machine.",
     )
+
+    @field_validator("task_runner")
+    @classmethod
+    def _known_runner(cls, value: str) -> str:
+        value = value.strip()
+        if value in ("local", "dask") or re.fullmatch(r"(dask|tcp)://[^\s/:]+:\d+", value):
+            return value
+        raise ValueError("task_runner is 'local', 'dask' or 'dask://host:port'")
 
 
 class PipelineConfig(_Section):

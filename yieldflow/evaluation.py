@@ -19,7 +19,7 @@ import pandas as pd
 from yieldflow.config import BaselineConfig, PipelineConfig, TrainingConfig
 from yieldflow.features import TARGET
 from yieldflow.ml.metrics import all_metrics, crop_scaled_errors, per_crop_metrics
-from yieldflow.ml.recipes import ALL_MODELS, MLP, REFERENCE, fit_model
+from yieldflow.ml.recipes import ALL_MODELS, MLP, REFERENCE, SIMPLE_MODELS, fit_model
 from yieldflow.verdict import SEASONS_BEFORE_FIRST_FOLD, Verdict, judge
 
 MIN_FOLD_TRAIN_SEASONS = SEASONS_BEFORE_FIRST_FOLD
@@ -247,3 +247,38 @@ def summarise(folds: list[Fold], predictions: pd.DataFrame, seeds: list[int]) ->
         ),
         seeds=seeds,
     )
+
+
+def evaluation_cells(
+    tables: dict[float, pd.DataFrame],
+    config: PipelineConfig,
+    harvest_models: Sequence[str] = ALL_MODELS,
+) -> list[tuple[float, Fold, str, int]]:
+    """The season-wise grid as (point, fold, model, seed) cells: ``harvest_models`` at
+    harvest (the MLP once per seed), the simple models at the earlier forecast points
+    (the MLP, the slowest to train, is judged at harvest)."""
+    seeds = [config.seed + k for k in range(config.evaluation.mlp_seeds)]
+    cells = []
+    for point, table in sorted(tables.items(), reverse=True):
+        models = harvest_models if point >= 1.0 else SIMPLE_MODELS
+        for fold in rolling_origin_folds(table["season"], config.split.min_train_seasons):
+            for model in models:
+                for seed in seeds if model == MLP else seeds[:1]:
+                    cells.append((point, fold, model, seed))
+    return cells
+
+
+def evaluate_points(
+    tables: dict[float, pd.DataFrame],
+    config: PipelineConfig,
+    harvest_models: Sequence[str] = ALL_MODELS,
+) -> dict[float, pd.DataFrame]:
+    """Every cell of the grid, one after another: out-of-fold predictions per point."""
+    found: dict[float, list[pd.DataFrame]] = {}
+    for point, fold, model, seed in evaluation_cells(tables, config, harvest_models):
+        found.setdefault(point, []).append(
+            evaluate_fold(
+                tables[point], fold, config.training, config.baselines, [seed], models=(model,)
+            )
+        )
+    return {point: pd.concat(parts, ignore_index=True) for point, parts in found.items()}

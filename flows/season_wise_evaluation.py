@@ -1,0 +1,71 @@
+"""The season-wise evaluation grid: every model (and MLP seed) on every fold, at every
+forecast point, as independent task runs. The flow is the same on one machine and on a
+Dask cluster; ``orchestration.task_runner`` picks the runner when the run starts."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import pandas as pd
+from prefect import flow, get_run_logger
+
+from flows.task_runners import task_runner_for
+from tasks.evaluation import evaluate_model_on_fold, summarise_cross_validation
+from yieldflow.config import PipelineConfig
+from yieldflow.evaluation import CrossValidation, evaluation_cells, rolling_origin_folds
+from yieldflow.progress import track
+
+
+@dataclass
+class SeasonWiseEvaluation:
+    cv: CrossValidation | None  # at harvest, every model; None without a fold
+    predictions: dict[float, pd.DataFrame]  # out-of-fold predictions per forecast point
+
+
+@flow(name="season-wise-evaluation", flow_run_name="season-wise-evaluation")
+def season_wise_evaluation(
+    tables: dict[float, pd.DataFrame], config: PipelineConfig
+) -> SeasonWiseEvaluation:
+    """Submit the whole grid at once (a cluster runs it in parallel), then gather."""
+    started = time.perf_counter()
+    cells = evaluation_cells(tables, config)
+    futures = [
+        evaluate_model_on_fold.submit(
+            tables[point], fold, model, seed, config.training, config.baselines, point
+        )
+        for point, fold, model, seed in cells
+    ]
+    results: list[pd.DataFrame] = []
+    with track("cross-validation", len(futures), "models trained on the folds") as progress:
+        for number, future in enumerate(futures, start=1):
+            results.append(future.result())
+            progress.update(number)
+    predictions = (
+        {
+            point: pd.concat([r for r in results if r["point"].iat[0] == point], ignore_index=True)
+            for point in sorted({c[0] for c in cells})
+        }
+        if results
+        else {}
+    )
+    seeds = [config.seed + k for k in range(config.evaluation.mlp_seeds)]
+    folds = rolling_origin_folds(tables[1.0]["season"], config.split.min_train_seasons)
+    cv = (
+        summarise_cross_validation(
+            folds, predictions[1.0].drop(columns="point"), seeds, time.perf_counter() - started
+        )
+        if 1.0 in predictions
+        else None
+    )
+    if cv is None:
+        get_run_logger().warning("Too few seasons for season-wise cross-validation")
+    return SeasonWiseEvaluation(cv=cv, predictions=predictions)
+
+
+def evaluate_by_season(
+    tables: dict[float, pd.DataFrame], config: PipelineConfig
+) -> SeasonWiseEvaluation:
+    """Run the grid with the configured task runner (local, or a Dask cluster)."""
+    runner = task_runner_for(config.orchestration.task_runner)
+    return season_wise_evaluation.with_options(task_runner=runner)(tables, config)
