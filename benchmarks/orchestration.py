@@ -32,7 +32,11 @@ from benchmarks.common import (
 )
 
 OVERHEAD_TARGET_S = 3.0
-MAX_TASK_RUNS = 25  # the flow has ~12 tasks; one per epoch or farm would be hundreds
+# Besides the evaluation grid (one task run per fold, model and MLP seed, by design: a
+# cluster runs them in parallel) the flow has ~20 tasks; one per epoch or farm would be
+# hundreds.
+MAX_TASK_RUNS = 25
+GRID_TASK = "evaluate_model_on_fold"  # task_key: the function name
 # The default dataset's shape (12 farms × 4 seasons, hourly: 48 harvests); smoke: fewer farms.
 SIZES = {
     "full": DatasetSpec(farms=12, interval_minutes=60, seed=42),
@@ -85,6 +89,7 @@ def run_plain(config: dict[str, Any]) -> dict[str, Any]:
     # Process-local: this child only ever runs the plain variant. Artifacts are Prefect's
     # own output, so they become no-ops; patched before the tasks import them by name.
     Task.__call__ = lambda self, *args, **kwargs: self.fn(*args, **kwargs)  # type: ignore[method-assign]
+    Task.submit = lambda self, *args, **kwargs: _Done(self.fn(*args, **kwargs))  # type: ignore[method-assign]
     Flow.__call__ = lambda self, *args, **kwargs: self.fn(*args, **kwargs)  # type: ignore[method-assign]
     for name in dir(prefect.artifacts):
         if name.startswith("create_") and name.endswith("_artifact"):
@@ -99,6 +104,16 @@ def run_plain(config: dict[str, Any]) -> dict[str, Any]:
         seasonal_pipeline.fn(parsed)
         seconds = time.perf_counter() - started
     return {"seconds": seconds}
+
+
+class _Done:
+    """A submitted task's future on the plain side: the call already happened."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def result(self) -> Any:
+        return self.value
 
 
 def warm_up() -> dict[str, Any]:
@@ -249,6 +264,7 @@ def run(size: str) -> dict[str, Any]:
         "prefect_times": [r["seconds"] for r in runs["prefect"]],
         "plain_times": [r["seconds"] for r in runs["plain"]],
         "task_runs": last["task_runs"],
+        "grid_task_runs": last["task_runs_by_name"].get(GRID_TASK, 0),
         "subflow_runs": last["subflow_runs"],
         "task_runs_by_name": last["task_runs_by_name"],
     }
@@ -268,8 +284,8 @@ def checks(m: dict[str, Any]) -> list[Check]:
         at_most(
             "orchestration",
             f"{m['harvests']} harvests",
-            "task runs per flow run (with subflow)",
-            m["task_runs"],
+            "task runs per flow run besides the evaluation grid (with subflows)",
+            m["task_runs"] - m.get("grid_task_runs", 0),
             MAX_TASK_RUNS,
             ", ".join(f"{k} ×{v}" for k, v in m["task_runs_by_name"].items()),
         ),
