@@ -25,7 +25,8 @@ class DataConfig(_Section):
         title="Dataset",
         description=(
             "Dataset root: a local folder or an s3://bucket/prefix URI following the data "
-            "contract. Empty: the built-in default dataset (12 farms, 4 seasons)."
+            "contract. Empty: the built-in demo dataset (12 farms, 4 seasons) in ad-hoc "
+            "runs; a deployment run stops instead (set the yieldflow_dataset variable)."
         ),
     )
     min_coverage: float = Field(
