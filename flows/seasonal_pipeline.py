@@ -14,6 +14,7 @@ from prefect import flow, get_run_logger
 
 from flows.run_start import start_run
 from flows.train_model import SplitSeasons, TrackingTarget
+from tasks.alerts import publish_alerts
 from tasks.baselines import fit_and_predict_baselines
 from tasks.champion import register_champion
 from tasks.evaluation import cross_validate_task, log_cross_validation
@@ -184,6 +185,7 @@ def seasonal_pipeline(
             champion=champion,
         )
         workspace.write_json("summary.json", summary)
+        publish_alerts(summary, config)  # champion moved, forecast check failed (issue 23)
         tracking.call(finish_tracking, context, report, curve, summary)
     except BaseException:
         if context and not tracking.failure:
