@@ -251,8 +251,8 @@ def test_the_failure_message_names_the_run_its_error_and_links_to_it():
         "The yieldflow run seasonal-20261115-050001 (seasonal-retrain) ended Failed at "
         "2026-11-15 05:00 UTC.",
         "Error: Flow run encountered an exception: DatasetNotConfiguredError: no dataset",
-        "Nothing from this run changes the champion model or the forecasts; fix the cause and "
-        'start the run again (the Prefect UI\'s "Run" button, or wait for the next schedule).',
+        "Its log is behind the link below; once the cause is fixed, start it again with "
+        'the Prefect UI\'s "Run" button, or it runs at its next schedule.',
         "Run: http://ui/runs/flow-run/abc",
     ]
     state.message = None  # a crash may leave none

@@ -44,8 +44,8 @@ The yieldflow run {{ flow_run.name }} ({{ deployment.name or flow.name }}) ended
 {{ flow_run.state.name }}{% if flow_run.state.timestamp %} at \
 {{ flow_run.state.timestamp.strftime('%Y-%m-%d %H:%M UTC') }}{% endif %}.
 Error: {{ (flow_run.state.message or 'no message was recorded') | truncate(400) }}
-Nothing from this run changes the champion model or the forecasts; fix the cause and \
-start the run again (the Prefect UI's "Run" button, or wait for the next schedule).
+Its log is behind the link below; once the cause is fixed, start it again with the \
+Prefect UI's "Run" button, or it runs at its next schedule.
 Run: {{ flow_run | ui_url }}"""
 
 # For the events the pipeline emits, the message text travels in the event (built below).
