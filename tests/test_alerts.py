@@ -69,7 +69,7 @@ def backtest(**overrides) -> dict:
 
 
 def test_a_moved_champion_gives_one_event_with_model_version_metric_and_seasons():
-    event = champion_moved_event(summary())
+    event = champion_moved_event(summary(), "yieldflow-yield")
     assert event.name == CHAMPION_MOVED == "yieldflow.champion.moved"
     assert event.resource == {
         "prefect.resource.id": "yieldflow.model.yieldflow-yield",
@@ -101,7 +101,7 @@ def test_no_champion_event_when_the_alias_did_not_move(champion):
     data = summary(moved=False)
     if champion is None:
         data["champion"] = None  # registration turned off, or MLflow down
-    assert champion_moved_event(data) is None
+    assert champion_moved_event(data, "yieldflow-yield") is None
 
 
 def test_a_backtest_within_its_thresholds_or_absent_alerts_nothing():
@@ -190,6 +190,14 @@ def test_both_thresholds_crossed_make_one_event_naming_both():
     assert lines[3] == "Treat the next forecasts with care until someone has read the run's report."
 
 
+def test_a_champion_entry_missing_keys_still_gives_a_message_not_an_error():
+    data = summary()
+    data["champion"] = {"alias_moved": True}
+    event = champion_moved_event(data, "configured-name")
+    assert event.resource["prefect.resource.id"] == "yieldflow.model.configured-name"
+    assert event.subject == "yieldflow: new champion yield model, configured-name"
+
+
 def test_a_run_that_moves_the_champion_and_fails_the_check_emits_both_in_order():
     data = summary(backtest=backtest(interval_coverage=0.5))
     names = [e.name for e in run_alert_events(data, AlertsConfig(), "yieldflow-yield")]
@@ -260,7 +268,7 @@ def test_the_failure_message_names_the_run_its_error_and_links_to_it():
 
 
 def test_event_messages_are_the_payload_text_and_a_link():
-    event = champion_moved_event(summary())
+    event = champion_moved_event(summary(), "yieldflow-yield")
     body = _render(EVENT_BODY, event=event, flow_run=SimpleNamespace(id="r1"))
     assert body == event.payload["message"] + "\nRun: http://ui/runs/flow-run/r1"
     assert _render(EVENT_SUBJECT, event=event) == event.subject

@@ -102,13 +102,17 @@ def seasons_text(seasons: list[int]) -> str:
     return ", ".join(str(s) for s in seasons)
 
 
-def champion_moved_event(summary: Mapping[str, Any]) -> AlertEvent | None:
-    """The event for a champion alias that moved in this run; None when it did not."""
+def champion_moved_event(summary: Mapping[str, Any], model_name: str) -> AlertEvent | None:
+    """The event for a champion alias that moved in this run; None when it did not.
+
+    ``model_name`` (the configured registered model) stands in for a missing key: a
+    summary written by another version must not fail the run after its work is done."""
     champion = summary.get("champion")
     if not isinstance(champion, Mapping) or not champion.get("alias_moved"):
         return None
-    model_name, model = str(champion["model_name"]), str(champion["model"])
-    version = champion["version"]
+    model_name = str(champion.get("model_name") or model_name)
+    model = str(champion.get("model") or "unknown")
+    version = champion.get("version")
     seasons = summary_seasons(summary)
     test_seasons = _test_seasons(summary)
     test_rmse = ((summary.get("models") or {}).get(model) or {}).get("test_rmse")
@@ -122,11 +126,12 @@ def champion_moved_event(summary: Mapping[str, Any]) -> AlertEvent | None:
         else ""
     )
     next_season = f" (next: the {seasons[-1] + 1} season)" if seasons else ""
-    subject = f"yieldflow: new champion yield model, {model_name} version {version}"
+    which = _model_version(model_name, version)
+    subject = f"yieldflow: new champion yield model, {which}"
     message = "\n".join(
         [
             f"The seasonal retrain{on_harvests} changed the model behind the yield forecasts.",
-            f"Now the champion: {model_name} version {version} ({model_title(model)}).{error}",
+            f"Now the champion: {which} ({model_title(model)}).{error}",
             f"Why: {reason}",
             f"Forecasts from now on{next_season} use this model; the run's report compares "
             "it with every other model.",
@@ -233,7 +238,7 @@ def forecast_check_event(
         return None
     champion = summary.get("champion")
     version = champion.get("version") if isinstance(champion, Mapping) else None
-    which = f"{model_name} version {version}" if version is not None else model_name
+    which = _model_version(model_name, version)
     what = " and ".join(_CHECK_HEADLINES[f.check] for f in findings)
     subject = f"yieldflow: forecasts need a look ({what}), {which}"
     message = "\n".join(
@@ -263,8 +268,15 @@ def run_alert_events(
     summary: Mapping[str, Any], thresholds: AlertsConfig, model_name: str
 ) -> list[AlertEvent]:
     """Every event a finished seasonal run should emit, in order; often none."""
-    events = [champion_moved_event(summary), forecast_check_event(summary, thresholds, model_name)]
+    events = [
+        champion_moved_event(summary, model_name),
+        forecast_check_event(summary, thresholds, model_name),
+    ]
     return [e for e in events if e is not None]
+
+
+def _model_version(model_name: str, version: Any) -> str:
+    return f"{model_name} version {version}" if version is not None else model_name
 
 
 def _test_seasons(summary: Mapping[str, Any]) -> list[int]:
