@@ -198,6 +198,34 @@ def test_a_champion_entry_missing_keys_still_gives_a_message_not_an_error():
     assert event.subject == "yieldflow: new champion yield model, configured-name"
 
 
+def test_the_backtest_section_as_issue_20_writes_it_is_read_and_extra_keys_ignored():
+    """The shape of summary["backtest"] on main (yieldflow.backtest.health plus the points):
+    coverage None when no season could be calibrated, and keys the alerts do not use."""
+    section = {
+        "nominal": 0.8,
+        "interval_coverage": None,
+        "covered": 0,
+        "harvests": 0,
+        "seasons": [],
+        "per_season": {},
+        "model": "farm_crop_mean",
+        "champion_rmse": 1.2,
+        "champion_nrmse": 0.2,
+        "best_simple_model": "crop_mean",
+        "best_simple_rmse": 1.0,
+        "best_simple_nrmse": 0.16,
+        "relative_error_vs_simple": 0.25,
+        "points": [{"point": 1.0, "model": "farm_crop_mean"}],
+    }
+    (finding,) = backtest_findings(section, AlertsConfig())  # no coverage measured: no alert
+    assert finding.check == "error_vs_simple"
+    assert finding.text.startswith("The model's error was 25% worse than the crop mean")
+    assert finding.text.endswith(
+        "in the backtest; the alert threshold is 10% worse. A simple "
+        "average would have forecast better."
+    )
+
+
 def test_a_run_that_moves_the_champion_and_fails_the_check_emits_both_in_order():
     data = summary(backtest=backtest(interval_coverage=0.5))
     names = [e.name for e in run_alert_events(data, AlertsConfig(), "yieldflow-yield")]
