@@ -12,8 +12,9 @@ for the webhook the messages go to. Nothing is mocked.
   summary["backtest"]), so a flow run on the same server emits the event through
   tasks/alerts.py from a summary whose backtest the test writes (coverage 11 of 20).
 
-Set YIELDFLOW_ALERTS_CAPTURE=FILE to keep the messages the receiver got (the README's
-examples come from there).
+"Exactly one" means one distinct message; an identical re-delivery by the server is told
+apart in AlertStack.only. Set YIELDFLOW_ALERTS_CAPTURE=FILE to keep the messages the
+receiver got (the README's examples come from there).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import os
 import shutil
 import subprocess
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,6 +94,24 @@ class AlertStack:
 
     def messages_about(self, run_id: str) -> list[str]:
         return [m["text"] for m in self.receiver.messages() if run_id in m["text"]]
+
+    def only(self, messages: list[str], context: list[str] | None = None) -> str:
+        """The one message; fails showing every message when there are none or several.
+
+        Prefect's server delivers at least once: its in-memory broker redelivers an event
+        (or a triggered action) whose handler raised, and on SQLite under load that can be
+        "database is locked" after the notification went out. An identical copy is accepted
+        only when the server log shows that error (a duplicate was seen once, in the full
+        integration suite on the loaded 2-core machine); different messages always fail."""
+        shown = json.dumps(context or messages, indent=1)
+        assert messages and len(set(messages)) == 1, shown
+        if len(messages) > 1:
+            server_log = (self.logs / "prefect-server.log").read_text(errors="replace")
+            assert "database is locked" in server_log, shown
+            warnings.warn(
+                f"{len(messages)} identical deliveries after a SQLite lock error", stacklevel=2
+            )
+        return messages[0]
 
     def wait_for_messages(self, run_id: str, settle: float = 10.0) -> list[str]:
         """The messages that mention the run, once the first has come and `settle` more
@@ -241,7 +261,7 @@ def test_a_deployment_without_the_dataset_variable_fails_at_once_with_one_messag
     assert not (RUN_FOLDERS / str(run.id)).exists()  # stopped before writing anything
     assert time.monotonic() - started < 120
 
-    (text,) = alert_stack.wait_for_messages(str(run.id))
+    text = alert_stack.only(alert_stack.wait_for_messages(str(run.id)))
     lines = text.splitlines()
     assert lines[0] == f"yieldflow: seasonal-retrain run {run.name} failed"
     assert lines[2].startswith(f"The yieldflow run {run.name} (seasonal-retrain) ended Failed at")
@@ -279,7 +299,14 @@ def test_the_deployment_as_written_trains_on_the_variables_and_tells_of_the_new_
     champion = summary["champion"]
     assert champion["alias_moved"] and champion["version"] == 1
 
-    (text,) = alert_stack.wait_for_messages(str(run.id))
+    messages = alert_stack.wait_for_messages(str(run.id))
+    # Once the pipeline measures its backtest (issue 20) this run may also fail the forecast
+    # check on the 5-farm data: that message may come too, and no other.
+    text = alert_stack.only(
+        [m for m in messages if m.startswith("yieldflow: new champion")], messages
+    )
+    others = [m for m in messages if m != text]  # identical copies: see only()
+    assert all(m.startswith("yieldflow: forecasts need a look") for m in others), others
     lines = text.splitlines()
     assert lines[0] == "yieldflow: new champion yield model, yieldflow-yield version 1"
     assert lines[2] == (
@@ -360,7 +387,7 @@ def test_a_backtest_below_the_coverage_threshold_sends_one_message(alert_stack):
     run_id = done.stdout.strip().splitlines()[-1]
     alert_stack.run_ids.append(run_id)
 
-    (text,) = alert_stack.wait_for_messages(run_id)
+    text = alert_stack.only(alert_stack.wait_for_messages(run_id))
     lines = text.splitlines()
     assert lines[0] == (
         "yieldflow: forecasts need a look (intervals too narrow), yieldflow-yield version 1"
