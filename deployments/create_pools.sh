@@ -3,9 +3,13 @@
 #   cpu  process pool for the seasonal pipeline and data checks
 #   gpu  the training flow; a process pool on a GPU machine, or Kubernetes in production
 # and the automation that marks a flow run Crashed when its heartbeats stop (a worker lost
-# with its machine would otherwise leave the run Running forever): zombie_runs.py.
+# with its machine would otherwise leave the run Running forever): zombie_runs.py; and the
+# three automations that send messages (run failed, champion moved, forecast check failed)
+# to a notification block: alerts.py, which says so when no block is configured.
 # Usage: deployments/create_pools.sh            (local: both are process pools)
 #        GPU_POOL_TYPE=kubernetes deployments/create_pools.sh
+#        YIELDFLOW_ALERTS_WEBHOOK_URL=https://... deployments/create_pools.sh  (or
+#        YIELDFLOW_ALERTS_BLOCK=slack-webhook/NAME: see deployments/alerts.py)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 prefect="${PREFECT:-prefect}"
@@ -20,3 +24,4 @@ case "$gpu_pool_type" in
 esac
 "$prefect" work-pool create gpu --type "$gpu_pool_type" --base-job-template "$template" --overwrite
 "$python" "$here/zombie_runs.py"
+"$python" "$here/alerts.py"

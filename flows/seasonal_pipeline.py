@@ -15,6 +15,7 @@ from prefect import flow, get_run_logger
 from flows.run_start import start_run
 from flows.season_wise_evaluation import evaluate_by_season
 from flows.train_model import SplitSeasons, TrackingTarget
+from tasks.alerts import publish_alerts
 from tasks.backtest import backtest_points, features_at_points, fit_champion
 from tasks.baselines import fit_and_predict_baselines
 from tasks.champion import INPUT_COLUMNS, register_champion
@@ -214,6 +215,7 @@ def seasonal_pipeline(
             champion=champion,
         )
         workspace.write_json("summary.json", summary)
+        publish_alerts(summary, config)  # champion moved, forecast check failed (issue 23)
         tracking.call(finish_tracking, context, report, curve, summary)
     except BaseException:
         if context and not tracking.failure:

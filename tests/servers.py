@@ -348,3 +348,53 @@ class SeaweedFS:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class WebhookReceiver:
+    """A tiny HTTP server on 127.0.0.1 that keeps every JSON body POSTed to it: stands in
+    for the webhook (Slack, Teams, a chat bridge...) that notifications go to."""
+
+    def __init__(self) -> None:
+        import http.server
+        import json
+        import threading
+
+        received: list[dict[str, Any]] = []
+        lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with lock:
+                    received.append(json.loads(body or b"null"))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:  # quiet
+                pass
+
+        self._received, self._lock = received, lock
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def messages(self) -> list[Any]:
+        with self._lock:
+            return list(self._received)
+
+    def wait_for(self, predicate: Callable[[Any], bool], timeout: float = 90.0) -> list[Any]:
+        """The messages matching predicate, once there is at least one (or after timeout)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [m for m in self.messages() if predicate(m)]
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.5)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()

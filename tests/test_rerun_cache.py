@@ -23,12 +23,22 @@ from yieldflow.ml.mlp import TrainingDivergedError
 
 
 def task_states(flow_run_id: str) -> dict[str, str]:
+    """Every task run's final state name. Prefect 3 sends task run states as events that
+    the server records in the background, so the last ones may lag the flow's return."""
+
     async def read():
         async with get_client() as client:
-            runs = await client.read_task_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
-            )
-            return {r.task_key.split("-")[0] + ":" + r.name: r.state.name for r in runs}
+            for _ in range(40):
+                runs = await client.read_task_runs(
+                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+                )
+                if all(r.state is not None and r.state.is_final() for r in runs):
+                    break
+                await asyncio.sleep(0.25)
+            return {
+                r.task_key.split("-")[0] + ":" + r.name: r.state.name if r.state else "none yet"
+                for r in runs
+            }
 
     return asyncio.run(read())
 

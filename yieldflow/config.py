@@ -27,7 +27,8 @@ class DataConfig(_Section):
         title="Dataset",
         description=(
             "Dataset root: a local folder or an s3://bucket/prefix URI following the data "
-            "contract. Empty: the built-in default dataset (12 farms, 4 seasons)."
+            "contract. Empty: the built-in demo dataset (12 farms, 4 seasons) in ad-hoc "
+            "runs; a deployment run stops instead (set the yieldflow_dataset variable)."
         ),
     )
     min_coverage: float = Field(
@@ -319,6 +320,25 @@ class OrchestrationConfig(_Section):
         raise ValueError("task_runner is 'local', 'dask' or 'dask://host:port'")
 
 
+class AlertsConfig(_Section):
+    min_interval_coverage: float = Field(
+        default=0.7,
+        ge=0.0,
+        le=1.0,
+        title="Alert below interval coverage",
+        description="Notify when fewer than this fraction of the backtest's held-out "
+        "harvests fall inside their 80% forecast interval (0: never).",
+    )
+    max_error_vs_simple: float = Field(
+        default=0.10,
+        ge=0.0,
+        le=10.0,
+        title="Alert above error against simple baselines",
+        description="Notify when the champion's backtest RMSE is worse than the better "
+        "simple mean's by more than this fraction (0.10: more than 10% worse).",
+    )
+
+
 class PipelineConfig(_Section):
     """Everything one run of the seasonal pipeline needs."""
 
@@ -339,6 +359,7 @@ class PipelineConfig(_Section):
     orchestration: OrchestrationConfig = Field(
         default_factory=OrchestrationConfig, title="Orchestration"
     )
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig, title="Alerts")
 
 
 class ForecastConfig(_Section):

@@ -43,3 +43,27 @@ def default_dataset_path() -> Path:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+# The Prefect variable prefect.yaml's deployments take their dataset from.
+DATASET_VARIABLE = "yieldflow_dataset"
+
+
+class DatasetNotConfiguredError(ValueError):
+    """A deployment run without a dataset: it must not fall back to the demo data."""
+
+
+def dataset_for_run(data: str, deployment: str | None) -> str:
+    """The dataset a run reads: the one asked for; for an ad-hoc run (``deployment`` None)
+    without one, the built-in demo dataset; a deployment run without one is refused, so a
+    schedule can never train or forecast on the demo farms."""
+    if data:
+        return data
+    if deployment is not None:
+        raise DatasetNotConfiguredError(
+            f"the deployment {deployment} has no dataset: set it with `prefect variable set "
+            f"{DATASET_VARIABLE} s3://<bucket>/<prefix> --overwrite` and deploy again "
+            "(`prefect --no-prompt deploy --all`), or give this run a dataset in its "
+            "parameters; only ad-hoc `yieldflow run` uses the built-in demo data"
+        )
+    return str(default_dataset_path())
