@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import features, orchestration, report, s3, training
+from benchmarks import cluster, features, orchestration, report, s3, training
 from benchmarks.common import NotMeasured, cache_root, log
 
 BENCHMARKS: dict[str, Callable[[str], dict[str, Any]]] = {
@@ -39,10 +39,19 @@ BENCHMARKS: dict[str, Callable[[str], dict[str, Any]]] = {
     "training": training.run,
     "training-gpu": training.run_gpu,
     "orchestration": orchestration.run,
+    "cluster": cluster.run,
 }
 # training-gpu is measured only where torch sees a GPU; elsewhere it is skipped and its
 # last stored result (possibly from another machine, see --merge) stays on the page.
-DEFAULT = ["features", "features-20m", "s3", "training", "training-gpu", "orchestration"]
+DEFAULT = [
+    "features",
+    "features-20m",
+    "s3",
+    "training",
+    "training-gpu",
+    "orchestration",
+    "cluster",
+]
 
 
 def main(argv: list[str] | None = None) -> int:

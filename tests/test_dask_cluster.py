@@ -80,6 +80,13 @@ def cluster(tmp_path_factory):
             time.sleep(0.5)
         yield {"api": api, "address": address, "workers": workers, "home": env["PREFECT_HOME"]}
     finally:
+        # Send what Prefect still queues for this server before it stops: a worker left
+        # holding events for a dead server hangs the next drain (the session harness's).
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        for service in (APILogWorker, EventsWorker):
+            service.drain_all(timeout=30)
         for process in reversed(started):
             process.stop()
 
