@@ -117,8 +117,8 @@ def run_reference(uri: str) -> dict[str, Any]:
 def run_parse_floor(uri: str) -> dict[str, Any]:
     """Child side: the reference's download, each object parsed on its own by Arrow as it
     arrives (types inferred, nothing checked, nothing converted to pandas). For a few large
-    objects, about the least any ingestion that reads the values must do (benchmarks/
-    findings.md, eleventh pass); for many small ones a parse per object is slower than
+    objects, about the least any ingestion that reads the values must do; for many small
+    ones a parse per object is slower than
     yieldflow's batched parse, so there it bounds nothing."""
     import io
 

@@ -221,7 +221,7 @@ def _ratio_check(benchmark: str, metric: str, m: dict[str, Any], more: str = "")
 # repeats, CPU epochs per run). The same loop and reference run on the GPU (target as on
 # the CPU), and yieldflow's own CPU run on the same machine gives the speed-up: once with
 # the threads train_mlp chooses (as the pipeline trains) and once with every core. 48 rows
-# is the pipeline's real size, where only CUDA graphs made the GPU pay (benchmarks/findings.md).
+# is the pipeline's real size, where only CUDA graphs made the GPU pay.
 GPU_SIZES: dict[str, dict[int, tuple[int, int, int, int]]] = {
     "full": {
         48: (8, 100, 5, 100),

@@ -16,7 +16,13 @@ from tasks.ingestion import dataset_fingerprint_of, ingest, publish_ingestion
 from yieldflow.config import ForecastConfig
 from yieldflow.forecast import REFUSED, forecast_table, planned_windows
 from yieldflow.storage import open_source
-from yieldflow.tracking import log_bytes, redact_uri, resolve_tracking_uri, start_pipeline_run
+from yieldflow.tracking import (
+    flow_source,
+    log_bytes,
+    redact_uri,
+    resolve_tracking_uri,
+    start_pipeline_run,
+)
 
 FORECAST_KEY = "yield-forecast"
 
@@ -86,6 +92,7 @@ def forecast(
             "yieldflow.forecast_season": str(season),
             "yieldflow.pipeline_run_id": run_id,
             "yieldflow.data_uri": redact_uri(data_uri),
+            **flow_source(__file__),
         },
     )
     client = context.client()

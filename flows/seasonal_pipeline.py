@@ -38,6 +38,7 @@ from yieldflow.summary import build_summary, dataset_fingerprint
 from yieldflow.tracking import (
     TrackingGuard,
     end_pipeline_run,
+    flow_source,
     redact_uri,
     resolve_tracking_uri,
     runs_url,
@@ -81,6 +82,7 @@ def seasonal_pipeline(
         fingerprint,
         split.as_dict(),
         data_uri,
+        flow_source(__file__),
     )
     try:
         mlp = train_mlp_flow(

@@ -15,9 +15,6 @@ import pandas as pd
 from prefect import flow
 from pydantic import BaseModel, Field
 
-# A worker loads this file by path, outside the flows package: import the package for what
-# its __init__ sets up (scipy.special's import order, the prompt flow run heartbeats).
-import flows  # noqa: F401
 from tasks.training import patience_study, train
 from yieldflow.compare import score_models
 from yieldflow.config import PipelineConfig
@@ -30,6 +27,7 @@ from yieldflow.tracking import (
     TAG_PIPELINE_RUN,
     TrackingContext,
     describe_failure,
+    flow_source,
     is_tracking_failure,
 )
 from yieldflow.workspace import RunWorkspace
@@ -92,6 +90,9 @@ def train_model(
     run_id, tracking_error = None, None
     if tracking is not None:
         context = TrackingContext(**tracking.model_dump())
+        context = dataclasses.replace(
+            context, shared_tags={**context.shared_tags, **flow_source(__file__)}
+        )
         try:
             run_id = log_mlp_run(context, result, scores, data, config, curve, features_path)
         except Exception as error:  # retries spent: report it, keep the trained result

@@ -46,8 +46,12 @@ def start_tracking(
     fingerprint: str,
     split: Mapping[str, list[int]],
     data_uri: str,
+    source: Mapping[str, str] | None = None,
 ) -> TrackingContext:
+    """The pipeline's parent run; ``source`` (yieldflow.tracking.flow_source) names the flow
+    file in MLflow's source tags, for the parent and every nested run."""
     tags = {
+        **(source or {}),
         TAG_PIPELINE_RUN: pipeline_run_id,
         TAG_FINGERPRINT: fingerprint,
         TAG_SPLIT: _split_tag(split),

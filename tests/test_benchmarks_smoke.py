@@ -58,8 +58,8 @@ def test_smoke_benchmarks_produce_finite_ratios(
 
 
 def test_the_committed_page_is_what_its_committed_results_render(tmp_path: Path) -> None:
-    """docs/benchmarks.md is generated from docs/benchmarks.json and benchmarks/findings.md:
-    a page edited by hand, or findings edited without `--render`, fails here. Rendering
+    """docs/benchmarks.md is generated from docs/benchmarks.json and benchmarks/decisions.md:
+    a page edited by hand, or decisions edited without `--render`, fails here. Rendering
     needs no cache, so any clone can re-render the page with every section (3b included)."""
     from benchmarks.__main__ import main
 

@@ -101,6 +101,12 @@ def test_mlflow_has_one_comparable_run_per_model(run):
         assert {"val_rmse", "test_rmse", "test_mae", "test_r2"} <= set(child.data.metrics)
         assert child.data.tags["yieldflow.dataset_fingerprint"]
     mlp = children["mlp"]
+    # MLflow names the flow file each run came from, not Prefect's engine.py.
+    assert parents[0].data.tags["mlflow.source.name"] == "flows/seasonal_pipeline.py"
+    assert children["random_forest"].data.tags["mlflow.source.name"] == (
+        "flows/seasonal_pipeline.py"
+    )
+    assert mlp.data.tags["mlflow.source.name"] == "flows/train_model.py"
     history = client.get_metric_history(mlp.info.run_id, "val_loss")
     assert [m.step for m in history] == list(
         range(1, summary["models"]["mlp"]["stopped_epoch"] + 1)

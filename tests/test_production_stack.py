@@ -45,8 +45,7 @@ def test_parent_and_child_ran_on_their_own_pools(seasonal_run):
 
 def test_worker_runs_sent_heartbeats(seasonal_run):
     """Every deployment run, parent and child, sent flow run heartbeats from its worker's
-    process (through yieldflow/prefect_heartbeats.py, which each flow file swaps in), so
-    the automation of deployments/zombie_runs.py has something to watch."""
+    process, so the automation of deployments/zombie_runs.py has something to watch."""
     runs, _, _, _, env, _ = seasonal_run
     expected = {f"prefect.flow-run.{r.id}" for r in runs if r.deployment_id}
     body = {

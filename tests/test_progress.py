@@ -11,34 +11,26 @@ from prefect import flow, task
 from rich.console import Console
 
 from yieldflow import progress as progress_module
-from yieldflow.progress import (
-    StageProgress,
-    Throttle,
-    ThrottledSink,
-    artifact_key,
-    percent,
-    terminal_progress,
-    track,
-)
+from yieldflow.progress import StageProgress, artifact_key, percent, terminal_progress, track
 from yieldflow.run_names import seasonal_name_with_season, seasons_label
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
+class FakeArtifacts:
+    """Prefect's create/update_progress_artifact, recorded, on a clock the test moves."""
 
-    def __call__(self) -> float:
-        return self.now
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, fail: bool = False) -> None:
+        import prefect.artifacts
 
+        self.now, self.sent = 0.0, []
+        self.fail = fail
+        monkeypatch.setattr(progress_module.time, "monotonic", lambda: self.now)
+        monkeypatch.setattr(progress_module, "_create_artifact", lambda *a: "artifact-id")
+        monkeypatch.setattr(prefect.artifacts, "update_progress_artifact", self.update)
 
-def sent_percentages(steps: list[tuple[int, float]], total: int) -> list[float]:
-    """What a throttled sink sends for (done, seconds since start) updates."""
-    clock, sent = Clock(), []
-    sink = ThrottledSink(sent.append, "stage", clock=clock)
-    for done, at in steps:
-        clock.now = at
-        sink.update(done, total)
-    return sent
+    def update(self, artifact_id: str, value: float) -> None:
+        if self.fail:
+            raise ConnectionError("API down")
+        self.sent.append(value)
 
 
 def test_percent_is_bounded_and_an_empty_stage_is_complete():
@@ -48,79 +40,49 @@ def test_percent_is_bounded_and_an_empty_stage_is_complete():
     assert percent(0, 0) == 100.0
 
 
-def test_updates_need_both_a_step_and_an_interval():
+def test_updates_need_both_a_step_and_an_interval(monkeypatch: pytest.MonkeyPatch):
+    api = FakeArtifacts(monkeypatch)
     # 1000 epochs in 10 s (one per 10 ms): at most one update a second gets through.
-    steps = [(epoch, epoch / 100) for epoch in range(0, 1001)]
-    sent = sent_percentages(steps, 1000)
-    assert sent[0] == 0.0 and sent[-1] == 100.0
-    assert len(sent) == 11  # 0%, then every second (10%, 20%, ...), the last being 100%
+    with track("training", 1000) as stage:
+        for epoch in range(1, 1001):
+            api.now = epoch / 100
+            stage.update(epoch)
+    assert len(api.sent) == 10 and api.sent[-1] == 100.0  # 10%, 20%, ... 100%, once each
     # Slow epochs (10 s each) of a 1000-epoch run: a step of 0.1% is too small to send.
-    slow = sent_percentages([(epoch, epoch * 10.0) for epoch in range(0, 41)], 1000)
-    assert slow == [0.0, 2.0, 4.0]
+    api.sent.clear()
+    with pytest.raises(RuntimeError), track("training", 1000) as stage:
+        for epoch in range(1, 41):
+            api.now += 10.0
+            stage.update(epoch)
+        raise RuntimeError("stopped")
+    assert api.sent == [2.0, 4.0]  # and no 100%: the stage failed
 
 
-def test_hundred_percent_is_sent_once_even_when_throttled():
-    sent = sent_percentages([(0, 0.0), (99, 0.01), (100, 0.02), (100, 0.03)], 100)
-    assert sent == [0.0, 100.0]
-
-
-def test_a_failing_sink_warns_once_and_stops(caplog: pytest.LogCaptureFixture):
-    calls = []
-
-    def send(value: float) -> None:
-        calls.append(value)
-        raise ConnectionError("API down")
-
-    clock = Clock()
-    sink = ThrottledSink(send, "training", Throttle(min_interval_s=0), clock=clock)
-    for done in range(0, 101, 10):
-        sink.update(done, 100)
-    assert calls == [0.0]
-    assert [r.getMessage() for r in caplog.records] == ["progress of training not shown: API down"]
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.updates: list[tuple[int, int]] = []
-        self.closed: list[bool] = []
-
-    def update(self, done: int, total: int) -> None:
-        self.updates.append((done, total))
-
-    def close(self, completed: bool) -> None:
-        self.closed.append(completed)
-
-
-def test_stage_progress_advances_and_completes_early_stopped_stages():
-    sink = Recorder()
-    stage = StageProgress("training", 500, [sink])
-    stage.advance()
-    stage.advance(2)
-    stage.update(60, 400)
-    stage.complete()  # early stopping at epoch 60: still the end of the stage
-    assert sink.updates == [(1, 500), (3, 500), (60, 400), (400, 400)]
-
-
-def test_track_completes_on_success_and_not_on_failure(monkeypatch: pytest.MonkeyPatch):
-    sinks: list[Recorder] = []
-
-    def recorder(*_args: object) -> Recorder:
-        sinks.append(Recorder())
-        return sinks[-1]
-
-    monkeypatch.setattr(progress_module, "_prefect_sink", recorder)
-    with track("ingestion", 4) as stage:
+def test_an_early_stopped_stage_ends_at_100_percent_once(monkeypatch: pytest.MonkeyPatch):
+    api = FakeArtifacts(monkeypatch)
+    with track("training", 500) as stage:
         stage.advance()
-    with pytest.raises(ValueError), track("training", 10) as stage:
-        stage.update(3)
-        raise ValueError("diverged")
-    assert sinks[0].updates[-1] == (4, 4) and sinks[0].closed == [True]
-    assert sinks[1].updates[-1] == (3, 10) and sinks[1].closed == [False]
+        stage.advance(2)
+        assert stage.done == 3
+        stage.update(60, 400)  # early stopping at epoch 60 of what is now 400
+    assert (stage.done, stage.total) == (400, 400) and api.sent == [100.0]
+
+
+def test_a_failing_update_warns_once_and_the_stage_goes_on(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    api = FakeArtifacts(monkeypatch, fail=True)
+    with track("training", 10) as stage:
+        for epoch in range(1, 11):
+            api.now += 5.0
+            stage.update(epoch)
+    warnings = [r for r in caplog.records if "progress of training not shown" in r.message]
+    assert len(warnings) == 1 and stage.done == 10
 
 
 def test_outside_a_run_and_a_terminal_nothing_is_shown(capsys: pytest.CaptureFixture[str]):
     with track("training", 3) as stage:
-        assert stage._sinks == []
+        assert stage._artifact is None and stage._bar is None
         stage.update(3)
     assert capsys.readouterr() == ("", "")
 
@@ -204,12 +166,10 @@ def test_ingestion_counts_every_file_read_from_download_threads():
     from tasks.ingestion import CountingSource
     from yieldflow.storage import read_files
 
-    sink = Recorder()
-    stage = StageProgress("ingestion", 1, [sink])
+    stage = StageProgress("ingestion", 1, "files read")
     source = CountingSource(FakeS3(), stage)
     keys = source.list_files()
     assert source.max_workers == 4 and source.uri == "s3://bucket/data"
     contents = dict(read_files(source, keys))
     assert contents["sensors/f3.csv"] == b"sensors/f3.csv"
     assert (stage.done, stage.total) == (40, 41)  # the last step is validation
-    assert sink.updates[0] == (0, 41)

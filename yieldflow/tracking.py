@@ -27,6 +27,9 @@ TAG_FINGERPRINT = "yieldflow.dataset_fingerprint"
 TAG_SPLIT = "yieldflow.split"
 TAG_MODEL = "yieldflow.model"
 TAG_MODEL_URI = "yieldflow.model_uri"  # where the run's logged model is (models:/m-...)
+# MLflow's own source tags; without them a run's source is Prefect's engine.py.
+TAG_SOURCE_NAME = "mlflow.source.name"
+TAG_SOURCE_TYPE = "mlflow.source.type"
 
 # Every Prefect task that talks to MLflow retries this way: a restarting server (tens of
 # seconds) fits inside the delays; a server that stays down fails the step in under a minute.
@@ -95,6 +98,12 @@ def describe_failure(error: BaseException) -> str:
 
 def _redact_urls(text: str) -> str:
     return re.sub(r"(\w+://)[^/\s@]+@", r"\1***@", text)
+
+
+def flow_source(flow_file: str | Path) -> dict[str, str]:
+    """MLflow source tags naming the flow file a run came from (flows/<name>.py)."""
+    path = Path(flow_file)
+    return {TAG_SOURCE_NAME: f"{path.parent.name}/{path.name}", TAG_SOURCE_TYPE: "JOB"}
 
 
 def resolve_tracking_uri() -> str:

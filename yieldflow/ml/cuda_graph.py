@@ -1,7 +1,7 @@
 """A whole training step replayed as one CUDA graph.
 
 Why: the yield MLP is tiny, so on a GPU a step costs kernel launches, not arithmetic.
-Measured on a lent H100 (benchmarks/findings.md): an eager step is ~27 launches with the
+Measured on a lent H100: an eager step is ~27 launches with the
 GPU busy about 3 % of the time, and the eager loop ran only 1.08x one CPU thread at 1M
 rows (0.5x at the pipeline's 48). Replaying one captured graph per batch ran 7-10x faster
 than the eager loop in a probe of the same loop.

@@ -104,7 +104,7 @@ def resolve_device(requested: str) -> torch.device:
 
 
 # Below about this many training rows the CPU runs the pipeline faster. Measured on a lent
-# H100 (benchmarks/findings.md, tenth pass): the default pipeline, 24 training rows, took
+# H100: the default pipeline, 24 training rows, took
 # 11 s longer on the GPU, and a graphed step at batch 8 saves 0.25-0.5 ms against one CPU
 # thread. A run trains ~1,500-2,000 epochs (the fit, the 500-epoch patience curve, ten
 # cross-validation fits), so the start-up is repaid at an estimated 100-250 rows; the
@@ -233,7 +233,7 @@ def make_adam(
     (25 % at 10k, 8 % at 1M; one thread). Captured in a CUDA graph, Adam must be
     capturable and is asked for the multi-tensor (foreach) kernels by name: given
     fused=False alone, torch falls back to the per-parameter loop, which made the graphed
-    loop 12-59 % slower on an H100 (benchmarks/findings.md, tenth pass).
+    loop 12-59 % slower on an H100.
     """
     kernels = {"foreach": True} if graphed else {"fused": True}
     return torch.optim.Adam(
