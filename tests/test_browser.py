@@ -64,7 +64,7 @@ class Ui:
     experiment_id: str
     pipeline_run_name: str  # the MLflow parent run of the seasonal run
     model_runs: dict[str, Any]  # model name -> MLflow run (nested under the parent)
-    task_runs: dict[str, str]  # task run name -> id, of the seasonal flow run
+    task_runs: dict[str, str]  # task run name -> id, of the seasonal flow run and subflows
     folder: Path
     shots: list[Path]
 
@@ -112,8 +112,15 @@ def _prefect_api(api_url: str, path: str, body: dict[str, Any]) -> Any:
 
 
 def _task_runs(api_url: str, flow_run_id: str) -> dict[str, str]:
+    """Task runs of the flow run and of its subflow runs (the season-wise evaluation)."""
+    children = _prefect_api(
+        api_url,
+        "/flow_runs/filter",
+        {"flow_runs": {"parent_flow_run_id": {"any_": [flow_run_id]}}},
+    )
+    ids = [flow_run_id, *(child["id"] for child in children)]
     runs = _prefect_api(
-        api_url, "/task_runs/filter", {"flow_runs": {"id": {"any_": [flow_run_id]}}}
+        api_url, "/task_runs/filter", {"flow_runs": {"id": {"any_": ids}}, "limit": 200}
     )
     return {run["name"]: run["id"] for run in runs}
 
@@ -335,11 +342,12 @@ def test_runs_are_named_for_their_season_and_model(ui: Ui):
     latest = re.fullmatch(r"seasonal-(\d{4})-\d{8}-\d{6}", ui.flow_run_name)
     assert latest, ui.flow_run_name  # the flow run names the latest season
     folds = sorted(n for n in ui.task_runs if n.startswith("cross-validate-season-"))
-    assert folds and folds[-1] == f"cross-validate-season-{latest.group(1)}", folds
+    assert folds and folds[-1].startswith(f"cross-validate-season-{latest.group(1)}-"), folds
     assert "log-random_forest-to-mlflow" in ui.task_runs, sorted(ui.task_runs)
     page = open_page(ui.context, f"{ui.prefect}/runs/task-run/{ui.task_runs[folds[-1]]}")
     expect(page.get_by_text(folds[-1], exact=True).first).to_be_visible()
-    expect(page.get_by_text(ui.flow_run_name, exact=True).first).to_be_visible()
+    # The grid's task runs belong to the season-wise evaluation subflow run.
+    expect(page.get_by_text("season-wise-evaluation", exact=True).first).to_be_visible()
     _shot(ui, page, "prefect-task-run.png")
     # The run's graph draws the task names and progress artifacts on a canvas: a picture.
     page = open_page(ui.context, f"{ui.prefect}/runs/flow-run/{ui.flow_run_id}")
