@@ -239,12 +239,10 @@ def run_yieldflow(root: str, out: str, profile: bool = False) -> dict[str, Any]:
 
 
 STAGES = (
-    ("yieldflow.sensor_batches", "_parsed"),
-    ("yieldflow.sensor_batches", "_sensor_rows"),
-    ("yieldflow.validation", "parse_timestamps"),
-    ("yieldflow.validation", "clean_values"),
-    ("yieldflow.validation", "deduplicate"),
-    ("yieldflow.sensor_batches", "_concat_columns"),
+    ("yieldflow.ingest", "_open_sensors"),
+    ("yieldflow.sensor_query", "_stream_checks"),
+    ("yieldflow.sensor_query", "_conflict_stamps"),
+    ("yieldflow.sensor_query", "_readings"),
     ("yieldflow.features", "daily_weather"),
     ("yieldflow.features", "season_features"),
 )
@@ -254,8 +252,8 @@ def run_yieldflow_stages(root: str, interval_s: float = 0.05) -> dict[str, Any]:
     """Child-process diagnostic: seconds and peak RSS of each stage of yieldflow's run.
 
     Wraps the stage functions (in this child only) and samples RSS from a thread, so a
-    memory peak can be pinned to the stage that makes it. Time before parse_pieces is
-    reading and checking the files.
+    memory peak can be pinned to the stage that makes it. What no stage covers is reading
+    farms.csv and harvests.csv, and finding duplicates.
     """
     import importlib
     import threading
@@ -297,9 +295,7 @@ def run_yieldflow_stages(root: str, interval_s: float = 0.05) -> dict[str, Any]:
     done.set()
     thread.join()
     marks.sort(key=lambda m: m[1])
-    # Sensor files are checked in batches, so a stage runs once per batch: sum its time and
-    # keep its highest RSS. What no stage covers is reading and checking files (between
-    # batches) and joining the batches.
+    # A stage may run more than once: sum its time and keep its highest RSS.
     out: dict[str, dict[str, Any]] = {}
     for name, begin, end in marks:
         inside = [rss for t, rss in samples if begin <= t <= end] or [0]
@@ -310,7 +306,7 @@ def run_yieldflow_stages(root: str, interval_s: float = 0.05) -> dict[str, Any]:
     covered = [(b, e) for _, b, e in marks]
     rest = [rss for t, rss in samples if not any(b <= t <= e for b, e in covered)] or [0]
     other = {
-        "stage": "reading and checking files, joining batches",
+        "stage": "farms and harvests, duplicates",
         "seconds": (finished - started) - sum(s["seconds"] for s in out.values()),
         "peak_rss": max(rest),
         "calls": 1,

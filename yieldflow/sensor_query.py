@@ -1,0 +1,275 @@
+"""The sensor files checked by DuckDB: readings, quarantine entries and counts.
+
+The records of every checked file (yieldflow.ingest_read) go through the contract's SQL
+(yieldflow.validation) in one streaming query: what it keeps is written straight into
+the readings' arrays, what it reports is collected, so memory holds the readings and
+little else. Duplicates are then found in SQL over those arrays (DuckDB scans them in
+place), and the readings are sorted by farm and time only when they did not come so.
+
+Plain CSV is scanned by DuckDB itself, one row per physical line: the n-th line of the
+scan, less the lines of the files before it, is the line number. That needs DuckDB to
+scan the files in the order given and keep it (insertion order, its default, set here).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from yieldflow import validation as v
+from yieldflow.contract import SENSOR_VALUE_COLUMNS
+from yieldflow.ingest_read import BLANK, SourceFile
+
+SENSOR_COLUMNS_KNOWN: tuple[str, ...] = ("farm_id", "timestamp", *SENSOR_VALUE_COLUMNS)
+BATCH_ROWS = 2**17  # rows per batch streamed out of DuckDB
+_LINES = (
+    "columns = {'text': 'VARCHAR'}, header = false, delim = '\\x01', quote = '', "
+    "escape = '', auto_detect = false, skip = 1, filename = true"
+)
+_KEPT = ("fi", "line", "fo", "ts", *SENSOR_VALUE_COLUMNS)
+_DTYPES = {"fi": "int32", "line": "int32", "fo": "int32", "ts": "int64"}
+
+
+@dataclass
+class SensorChecks:
+    """What the sensor files gave: readings sorted by farm and time, the quarantine
+    entries (row and value scope), and the counts ingestion publishes."""
+
+    readings: pd.DataFrame
+    found: pd.DataFrame
+    records: np.ndarray  # per file (index as given): records read, bad ones included
+    rows_quarantined: int
+    duplicate_rows_dropped: int
+    readings_nulled: int
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    """A private in-memory DuckDB: timestamps in UTC, scans in the order given."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")  # ICU is loaded by then (not at connect)
+    con.execute("SET preserve_insertion_order = true")
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
+def check_sensor_files(
+    files: list[tuple[SourceFile, str]], timezones: dict[str, str], now: pd.Timestamp
+) -> SensorChecks:
+    """`files`: each checked sensor file with its folder (its farm_id), in listing order;
+    `timezones`: farm_id -> IANA zone for the farms whose naive timestamps are local."""
+    con = connect()
+    try:  # DuckDB's memory goes back before the readings are built
+        kept, found, records, dropped, conflicts = _checked(con, files, timezones, now)
+    finally:
+        con.close()
+    keys = np.asarray([f.key for f, _ in files], dtype=object)
+    entries = [
+        v.entries(
+            keys[found["fi"]], found["line"], found["column"], found["raw"], found["reason"], ""
+        ).assign(scope=np.where(found["ok"], "value", "row")),
+        v.entries(
+            keys[conflicts["fi"]],
+            conflicts["line"],
+            "timestamp",
+            conflicts["raw"],
+            v.CONFLICT_REASON,
+            "row",
+        ),
+    ]
+    return SensorChecks(
+        readings=_readings(kept, dropped, sorted({folder for _, folder in files})),
+        found=pd.concat(entries, ignore_index=True).astype({"scope": str}),
+        records=records,
+        rows_quarantined=int((~found["ok"]).sum()) + len(conflicts["fi"]),
+        duplicate_rows_dropped=int((~dropped["conflict"]).sum()),
+        readings_nulled=int(found["ok"].sum()),
+    )
+
+
+def _checked(con, files, timezones, now):
+    """The checks' results: kept records, findings, records per file, the dropped
+    copies (fi, line, conflict) and the conflicting copies' raw timestamps."""
+    folders = sorted({folder for _, folder in files})
+    zones = sorted({timezones[folder] for _, folder in files if folder in timezones})
+    _register_files(con, "files", [(i, *f) for i, f in enumerate(files)], folders, timezones)
+    con.execute(f"CREATE TEMP VIEW cells AS {_cells_sql(files, 'files')}")
+    kept, found, records = _stream_checks(con, files, v.sensor_checks_sql(now, zones))
+    if _in_order(kept["fo"], kept["ts"]):  # strictly: no key twice, nothing to drop
+        con.execute("CREATE TEMP TABLE drops (fi INTEGER, line INTEGER, conflict BOOLEAN)")
+    else:  # DuckDB scans the arrays in place
+        con.register("kept", pa.table({name: pa.array(array) for name, array in kept.items()}))
+        con.execute(
+            f"""CREATE TEMP TABLE drops AS SELECT fi, line, conflict
+                FROM ({v.conflicts_sql()}) WHERE conflict OR copy > 1"""
+        )
+        con.unregister("kept")
+    dropped = con.execute("SELECT fi, line, conflict FROM drops").fetchnumpy()
+    conflicts = _conflict_stamps(con, files, timezones)
+    return kept, found, records, dropped, conflicts
+
+
+def _stream_checks(con, files, checks: str):
+    """Run the checks, streaming: the kept records' columns (as arrays), every finding
+    (fi, line, ok, column, raw, reason; one per problem), and records per file."""
+    bound = sum(f.lines if f.plain else len(f.rows) for f, _ in files)
+    kept = {name: np.empty(bound, dtype=_DTYPES.get(name, "float64")) for name in _KEPT}
+    found: dict[str, list] = {k: [] for k in ("fi", "line", "ok", "column", "raw", "reason")}
+    records = np.zeros(len(files), dtype="int64")
+    values = ", ".join(SENSOR_VALUE_COLUMNS)
+    batches = con.execute(
+        f"SELECT fi, line, fo, epoch_ns(ts) AS ts, {values}, ok, found FROM ({checks})"
+    ).fetch_record_batch(BATCH_ROWS)
+    at = 0
+    for batch in batches:
+        fi = batch.column("fi").to_numpy()
+        records += np.bincount(fi, minlength=len(files))
+        ok = batch.column("ok")
+        n = pc.sum(ok).as_py() or 0
+        for name in _KEPT:
+            kept[name][at : at + n] = batch.column(name).filter(ok).to_numpy(zero_copy_only=False)
+        at += n
+        reported = batch.filter(pc.is_valid(batch.column("found")))
+        for row in reported.select(["fi", "line", "ok", "found"]).to_pylist():
+            for column, raw, reason in row["found"]:
+                for name, value in zip(
+                    found, (row["fi"], row["line"], row["ok"], column, raw, reason), strict=True
+                ):
+                    found[name].append(value)
+    kept = {name: array[:at] for name, array in kept.items()}
+    arrays = {
+        "fi": np.asarray(found["fi"], dtype="int64"),
+        "line": np.asarray(found["line"], dtype="int64"),
+        "ok": np.asarray(found["ok"], dtype=bool),
+        **{k: np.asarray(found[k], dtype=object) for k in ("column", "raw", "reason")},
+    }
+    return kept, arrays, records
+
+
+def _conflict_stamps(con, files, timezones) -> dict[str, np.ndarray]:
+    """The raw timestamps of the conflicting copies, read again from their files only
+    (conflicts are rare; carrying every raw timestamp along would double the memory)."""
+    listed = con.execute("SELECT DISTINCT fi FROM drops WHERE conflict ORDER BY fi").fetchall()
+    some = [(fi, *files[fi]) for (fi,) in listed]
+    folders = sorted({folder for _, folder in files})
+    _register_files(con, "some_files", some, folders, timezones, py_rows="some_rows")
+    cells = _cells_sql([(source, folder) for _, source, folder in some], "some_files", "some_rows")
+    found = con.execute(
+        f"""SELECT c.fi, c.line, c.timestamp AS raw FROM ({cells}) c
+            SEMI JOIN (SELECT fi, line FROM drops WHERE conflict) USING (fi, line)
+            ORDER BY fi, line"""
+    ).fetchnumpy()
+    return {
+        "fi": np.asarray(found["fi"], dtype="int64"),
+        "line": np.asarray(found["line"], dtype="int64"),
+        "raw": np.asarray(found["raw"], dtype=object),
+    }
+
+
+def _register_files(con, name, files, folders, timezones, py_rows: str = "py_rows") -> None:
+    """Table `name`: per file (`files`: index, file, folder) its index, folder (name and
+    rank), zone, width, where each contract column is in its records (1-based, NULL:
+    absent) and, for plain CSV, its path and the lines of the plain files scanned before
+    it; `py_rows`: the records read in Python (quoted CSV, Parquet)."""
+    rank = {folder: i for i, folder in enumerate(folders)}
+    table: dict[str, list] = {
+        k: [] for k in ("fi", "fo", "folder", "zone", "width", "path", "before")
+    }
+    positions: dict[str, list] = {c: [] for c in SENSOR_COLUMNS_KNOWN}
+    rows: dict[str, list] = {"fi": [], "line": [], "fields": [], "text": []}
+    before = 0
+    for fi, source, folder in files:
+        row = (fi, rank[folder], folder, timezones.get(folder), source.width,
+               source.path if source.plain else None, before)  # fmt: skip
+        for key, value in zip(table, row, strict=True):
+            table[key].append(value)
+        for column in SENSOR_COLUMNS_KNOWN:
+            names = source.names
+            positions[column].append(names.index(column) + 1 if column in names else None)
+        before += source.lines if source.plain else 0
+        for line, fields, text in source.rows:
+            for key, value in zip(rows, (fi, line, fields, text), strict=True):
+                rows[key].append(value)
+    frame = pd.DataFrame(
+        table | {f"p_{c}": pd.array(p, dtype="Int32") for c, p in positions.items()}
+    )
+    con.register("files_frame", frame)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * REPLACE (fi::INTEGER AS fi, "
+        "fo::INTEGER AS fo, folder::VARCHAR AS folder, zone::VARCHAR AS zone, "
+        "path::VARCHAR AS path) FROM files_frame"
+    )
+    con.unregister("files_frame")
+    schema = pa.schema(
+        [("fi", pa.int32()), ("line", pa.int32()), ("fields", pa.list_(pa.string())),
+         ("text", pa.string())]
+    )  # fmt: skip
+    con.register(py_rows, pa.Table.from_pydict(rows, schema=schema))
+
+
+def _cells_sql(files, table: str, py_rows: str = "py_rows") -> str:
+    """One row per record: file (fi, fo, folder, zone, width), line, whether its field
+    count is wrong (then its text), and each contract column's raw text."""
+    paths = [source.path for source, _ in files if source.plain]
+    columns = ", ".join(f"r.fields[f.p_{c}] AS {c}" for c in SENSOR_COLUMNS_KNOWN)
+    plain = "SELECT NULL::INTEGER AS fi, NULL::INTEGER AS line, NULL::VARCHAR AS text LIMIT 0"
+    if paths:
+        listed = "[" + ", ".join(v.sql_text(p) for p in paths) + "]"
+        plain = f"""SELECT f.fi, (n - f.before + 1)::INTEGER AS line, text FROM (
+              SELECT filename, text, row_number() OVER () AS n FROM read_csv({listed}, {_LINES})
+            ) JOIN {table} f ON f.path = filename"""
+    return f"""
+WITH plain AS ({plain}),
+records AS (
+  SELECT fi, line, text, string_split(text, ',') AS fields FROM plain
+  WHERE text IS NOT NULL AND trim(text, {v.sql_text(BLANK)}) <> ''
+  UNION ALL SELECT fi, line, text, fields FROM {py_rows})
+SELECT r.fi, f.fo, r.line, len(r.fields) <> f.width AS bad, f.folder, f.zone, f.width,
+  CASE WHEN len(r.fields) <> f.width THEN left(trim(r.text, {v.SPACE}), 200) END AS text,
+  {columns}
+FROM records r JOIN {table} f USING (fi)"""
+
+
+def _in_order(fo: np.ndarray, stamp: np.ndarray) -> bool:
+    """Whether the keys (farm rank, instant) strictly increase."""
+    return bool(((np.diff(fo) > 0) | ((np.diff(fo) == 0) & (np.diff(stamp) > 0))).all())
+
+
+def _readings(kept: dict[str, np.ndarray], dropped, folders: list[str]) -> pd.DataFrame:
+    """The kept records less the dropped copies, sorted by farm and time (a column at a
+    time, and only when they did not come in that order)."""
+    take = None
+    fi, line = kept.pop("fi"), kept.pop("line")
+    if len(dropped["fi"]):
+        ids = (fi.astype("int64") << 32) | line
+        gone = (dropped["fi"].astype("int64") << 32) | dropped["line"]
+        take = np.flatnonzero(~np.isin(ids, gone))
+        del ids
+    del fi, line
+    fo, stamp = kept["fo"], kept["ts"]
+    if take is not None:
+        fo, stamp = fo[take], stamp[take]
+    if not _in_order(fo, stamp):
+        order = np.lexsort((stamp, fo))
+        take = order if take is None else take[order]
+    del fo, stamp
+    columns = {}
+    for name in ("fo", "ts", *SENSOR_VALUE_COLUMNS):
+        column = kept.pop(name)
+        columns[name] = column if take is None else column[take]
+        del column
+    farm = pa.DictionaryArray.from_arrays(pa.array(columns.pop("fo")), pa.array(folders))
+    return pd.DataFrame(
+        {
+            "farm_id": pd.array(
+                farm.cast(pa.string()), dtype=pd.StringDtype("pyarrow", na_value=np.nan)
+            ),
+            "timestamp": pd.to_datetime(columns.pop("ts"), unit="ns", utc=True),
+            **{name: columns.pop(name) for name in SENSOR_VALUE_COLUMNS},
+        },
+        copy=False,
+    )
