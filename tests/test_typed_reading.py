@@ -160,3 +160,26 @@ def test_plain_and_quoted_files_give_the_same_records_and_lines(tmp_path, newlin
     assert bad["raw_value"].tolist()[0] == "farm_a,2024-05-01T00:15:00,2.5,0,9"
     assert one.readings["air_temp_c"].tolist() == [1.5, 3.5, 5.5]
     assert np.isnan(one.readings["soil_moisture_pct"]).all()
+
+
+def test_local_times_before_the_zone_table_are_placed_row_by_row(tmp_path):
+    """Naive times of a farm with a timezone: days from 1990 on are placed by the zone
+    table, earlier ones by ICU row by row; both give pandas' placement and find the DST
+    gap (Berlin skipped 02:00-03:00 on 31 March 1985 and on 31 March 2024)."""
+    stamps = [
+        "1985-03-31T02:30:00", "1985-07-01T12:00:00", "2024-03-31T02:30:00",
+        "2024-03-31T03:30:00", "2024-07-01T12:00:00",
+    ]  # fmt: skip
+    header = "farm_id,timestamp,air_temp_c,rainfall_mm"
+    rows = "".join(f"farm_a,{stamp},1,2\n" for stamp in stamps)
+    files = {
+        "farms.csv": "farm_id,timezone\nfarm_a,Europe/Berlin\n",
+        "sensors/farm_a/a.csv": f"{header}\n{rows}",
+    }
+    result = dataset(tmp_path, files)
+    local = pd.DatetimeIndex(pd.to_datetime(stamps))
+    expected = local.tz_localize("Europe/Berlin", nonexistent="NaT").tz_convert("UTC")
+    assert result.readings["timestamp"].tolist() == expected.dropna().tolist()
+    rows_out = result.quarantine[result.quarantine["scope"] == "row"]
+    assert rows_out["line"].tolist() == [2, 4]
+    assert set(rows_out["reason"]) == {"ambiguous or nonexistent local time"}

@@ -27,6 +27,7 @@ from yieldflow.ingest_read import BLANK, SourceFile
 
 SENSOR_COLUMNS_KNOWN: tuple[str, ...] = ("farm_id", "timestamp", *SENSOR_VALUE_COLUMNS)
 BATCH_ROWS = 2**17  # rows per batch streamed out of DuckDB
+ZONE_DAYS_FROM = "1990-01-01"  # local times before are placed row by row: slower, same
 _LINES = (
     "columns = {'text': 'VARCHAR'}, header = false, delim = '\\x01', quote = '', "
     "escape = '', auto_detect = false, skip = 1, filename = true"
@@ -98,6 +99,8 @@ def _checked(con, files, timezones, now):
     zones = sorted({timezones[folder] for _, folder in files if folder in timezones})
     _register_files(con, "files", [(i, *f) for i, f in enumerate(files)], folders, timezones)
     con.execute(f"CREATE TEMP VIEW cells AS {_cells_sql(files, 'files')}")
+    last = (now + pd.Timedelta(days=2)).strftime("%Y-%m-%d")
+    con.execute(f"CREATE TEMP TABLE zone_days AS {v.zone_days_sql(zones, ZONE_DAYS_FROM, last)}")
     kept, found, records = _stream_checks(con, files, v.sensor_checks_sql(now, zones))
     if _in_order(kept["fo"], kept["ts"]):  # strictly: no key twice, nothing to drop
         con.execute("CREATE TEMP TABLE drops (fi INTEGER, line INTEGER, conflict BOOLEAN)")
@@ -172,18 +175,19 @@ def _conflict_stamps(con, files, timezones) -> dict[str, np.ndarray]:
 
 def _register_files(con, name, files, folders, timezones, py_rows: str = "py_rows") -> None:
     """Table `name`: per file (`files`: index, file, folder) its index, folder (name and
-    rank), zone, width, where each contract column is in its records (1-based, NULL:
+    rank), zone (index zi), width, where each contract column is in its records (1-based, NULL:
     absent) and, for plain CSV, its path and the lines of the plain files scanned before
     it; `py_rows`: the records read in Python (quoted CSV, Parquet)."""
     rank = {folder: i for i, folder in enumerate(folders)}
+    zones = {z: i for i, z in enumerate(sorted({timezones[f] for f in folders if f in timezones}))}
     table: dict[str, list] = {
-        k: [] for k in ("fi", "fo", "folder", "zone", "width", "path", "before")
+        k: [] for k in ("fi", "fo", "folder", "zi", "width", "path", "before")
     }
     positions: dict[str, list] = {c: [] for c in SENSOR_COLUMNS_KNOWN}
     rows: dict[str, list] = {"fi": [], "line": [], "fields": [], "text": []}
     before = 0
     for fi, source, folder in files:
-        row = (fi, rank[folder], folder, timezones.get(folder), source.width,
+        row = (fi, rank[folder], folder, zones.get(timezones.get(folder)), source.width,
                source.path if source.plain else None, before)  # fmt: skip
         for key, value in zip(table, row, strict=True):
             table[key].append(value)
@@ -200,7 +204,7 @@ def _register_files(con, name, files, folders, timezones, py_rows: str = "py_row
     con.register("files_frame", frame)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * REPLACE (fi::INTEGER AS fi, "
-        "fo::INTEGER AS fo, folder::VARCHAR AS folder, zone::VARCHAR AS zone, "
+        "fo::INTEGER AS fo, folder::VARCHAR AS folder, zi::INTEGER AS zi, "
         "path::VARCHAR AS path) FROM files_frame"
     )
     con.unregister("files_frame")
@@ -215,23 +219,25 @@ def _cells_sql(files, table: str, py_rows: str = "py_rows") -> str:
     """One row per record: file (fi, fo, folder, zone, width), line, whether its field
     count is wrong (then its text), and each contract column's raw text."""
     paths = [source.path for source, _ in files if source.plain]
-    columns = ", ".join(f"r.fields[f.p_{c}] AS {c}" for c in SENSOR_COLUMNS_KNOWN)
-    plain = "SELECT NULL::INTEGER AS fi, NULL::INTEGER AS line, NULL::VARCHAR AS text LIMIT 0"
-    if paths:
+    blank = v.sql_text(BLANK)
+    record = f"""SELECT f.fi, f.fo, f.folder, f.zi, f.width, {{line}} AS line, text,
+        string_split(text, ',') AS fields, {", ".join(f"f.p_{c}" for c in SENSOR_COLUMNS_KNOWN)}"""
+    plain = ""
+    if paths:  # a line is blank if it is NULL or only whitespace (checked when it starts so)
         listed = "[" + ", ".join(v.sql_text(p) for p in paths) + "]"
-        plain = f"""SELECT f.fi, (n - f.before + 1)::INTEGER AS line, text FROM (
+        plain = f"""{record.format(line="(n - f.before + 1)::INTEGER")} FROM (
               SELECT filename, text, row_number() OVER () AS n FROM read_csv({listed}, {_LINES})
-            ) JOIN {table} f ON f.path = filename"""
+            ) JOIN {table} f ON f.path = filename
+            WHERE text IS NOT NULL
+              AND (left(text, 1) NOT IN (' ', chr(9), chr(13)) OR trim(text, {blank}) <> '')
+            UNION ALL """
+    python = record.format(line="r.line").replace("string_split(text, ',')", "r.fields")
+    columns = ", ".join(f"fields[p_{c}] AS {c}" for c in SENSOR_COLUMNS_KNOWN)
     return f"""
-WITH plain AS ({plain}),
-records AS (
-  SELECT fi, line, text, string_split(text, ',') AS fields FROM plain
-  WHERE text IS NOT NULL AND trim(text, {v.sql_text(BLANK)}) <> ''
-  UNION ALL SELECT fi, line, text, fields FROM {py_rows})
-SELECT r.fi, f.fo, r.line, len(r.fields) <> f.width AS bad, f.folder, f.zone, f.width,
-  CASE WHEN len(r.fields) <> f.width THEN left(trim(r.text, {v.SPACE}), 200) END AS text,
+SELECT fi, fo, line, len(fields) <> width AS bad, folder, zi, width,
+  CASE WHEN len(fields) <> width THEN left(trim(text, {v.SPACE}), 200) END AS text,
   {columns}
-FROM records r JOIN {table} f USING (fi)"""
+FROM ({plain}{python} FROM {py_rows} r JOIN {table} f USING (fi))"""
 
 
 def _in_order(fo: np.ndarray, stamp: np.ndarray) -> bool:

@@ -45,9 +45,10 @@ _ISO = (
 _OFFSET = r"[T ]\d.*(Z|z|[+-]\d{2}(:?\d{2})?)$"
 _NO_SECONDS = r"([T ]\d\d:\d\d)(Z|[+-]\d{2}(:?\d{2})?)?$"
 # A DST change shifts wall time by 30 min to 2 h: a local time is ambiguous when another
-# instant that far away shows the same wall time. Only a time whose zone changes its
-# offset within 3 hours of it is checked.
+# instant that far away shows the same wall time. Only times on a day near an offset
+# change (zone_days_sql) are placed and checked by ICU row by row.
 _DST_SHIFTS = ("30 MINUTE", "1 HOUR", "2 HOUR")
+_ZONE_DAY = "zi * 1000000 + ({day} - DATE '1970-01-01')"  # one integer key: a fast join
 _SENTINELS = "(" + ", ".join(repr(float(s)) for s in LOGGER_SENTINELS) + ")"
 
 
@@ -60,23 +61,41 @@ def out_of_range_reason(low: float, high: float) -> str:
     return f"out of range [{low:g}, {high:g}]"
 
 
-def _in_zone(expression: str, zones: list[str], zone: str = "zone") -> str:
-    """timezone(zone, expression) with each zone a constant (ICU is ~10x slower when the
-    zone varies per row): the instant of a local wall time, or the wall time of an
-    instant."""
+def _in_zone(expression: str, zones: list[str], zone: str = "zi") -> str:
+    """timezone(zone, expression), the zone given by its index in `zones` and each a
+    constant (ICU is ~10x slower when the zone varies per row): the instant of a local
+    wall time, or the wall time of an instant."""
     zones = zones or ["UTC"]  # no zone: no local row, but the expression keeps its type
     cases = " ".join(
-        f"WHEN {sql_text(z)} THEN timezone({sql_text(z)}, {expression})" for z in zones
+        f"WHEN {i} THEN timezone({sql_text(z)}, {expression})" for i, z in enumerate(zones)
     )
     return f"CASE {zone} {cases} END"
 
 
+def zone_days_sql(zones: list[str], first: str, last: str) -> str:
+    """Per zone (index zi) and local day from `first` to `last`, keyed zone_day: `shift`,
+    wall time minus UTC at noon, and `steady`, whether the shift is the same at noon the
+    day before and after (no offset change near that day, so each of its wall times
+    exists once). A local time on a steady day is placed by a join; any other by ICU row
+    by row (here one ICU call per zone and day, against several per row)."""
+    noon = "(day + INTERVAL 12 HOUR)"
+    return f"""
+SELECT {_ZONE_DAY.format(day="day")} AS zone_day, shift,
+  coalesce(lag(shift) OVER w = lead(shift) OVER w, false) AS steady
+FROM (
+  SELECT zi, day, {noon} - make_timestamp(epoch_us({_in_zone(noon, zones)})) AS shift
+  FROM range({len(zones)}) z(zi) CROSS JOIN (
+    SELECT range::DATE AS day FROM range(DATE '{first}', DATE '{last}', INTERVAL 1 DAY)))
+WINDOW w AS (PARTITION BY zi ORDER BY day)"""
+
+
 def sensor_checks_sql(now: pd.Timestamp, zones: list[str]) -> str:
-    """One SELECT over `cells` (one row per record: fi, fo, line, bad, text, folder, zone,
-    width and each contract column's raw text, NULL where the file lacks it) giving per
-    record: `ok` (kept as a reading), the UTC timestamp, each value
-    cleaned (NULL when bad) and `found`, a list of (column, raw, reason): the row's own
-    entry when it leaves whole, else its bad values (NULL when there is nothing to report).
+    """One SELECT over `cells` (one row per record: fi, fo, line, bad, text, folder, zone
+    index zi, width and each contract column's raw text, NULL where the file lacks it)
+    and `zone_days` (zone_days_sql) giving per record: `ok` (kept as a reading), the UTC
+    timestamp, each value cleaned (NULL when bad) and `found`, a list of (column, raw,
+    reason): the row's own entry when it leaves whole, else its bad values (NULL when
+    there is nothing to report).
 
     Row rules, the first broken one wins: wrong number of fields, missing farm_id, farm_id
     not its folder, missing timestamp, local time a DST change makes ambiguous or
@@ -105,9 +124,6 @@ def sensor_checks_sql(now: pd.Timestamp, zones: list[str]) -> str:
         f", CASE WHEN NOT contains({c}, '_') THEN TRY_CAST({c} AS DOUBLE) END AS {c}_num"
         for c in values
     )
-
-    def shift(instant: str) -> str:  # the zone's wall time minus UTC at an instant
-        return f"({_in_zone(instant, zones)} - make_timestamp(epoch_us({instant})))"
 
     ambiguous = " OR ".join(
         f"{_in_zone(f'instant {sign} INTERVAL {shift}', zones)} = stamp"
@@ -147,13 +163,20 @@ def sensor_checks_sql(now: pd.Timestamp, zones: list[str]) -> str:
     return f"""
 WITH numbers AS (
   SELECT *, {stamp} AS stamp, {naive} AS naive{numbers} FROM cells),
-local AS (SELECT *, naive AND zone IS NOT NULL AND stamp IS NOT NULL AS local FROM numbers),
-placed AS (SELECT *, CASE WHEN local THEN {_in_zone("stamp", zones)} END AS instant FROM local),
+local AS (
+  SELECT *, CASE WHEN local THEN {_ZONE_DAY.format(day="CAST(stamp AS DATE)")} END AS zone_day
+  FROM (SELECT *, naive AND zi IS NOT NULL AND stamp IS NOT NULL AS local FROM numbers)),
+placed AS (
+  SELECT l.*, d.shift, d.steady,
+    CASE WHEN l.local AND d.steady IS NOT TRUE THEN {_in_zone("l.stamp", zones, "l.zi")} END
+      AS instant
+  FROM local l LEFT JOIN zone_days d ON d.zone_day = l.zone_day),
 stamped AS (
   SELECT *,
-    CASE WHEN local THEN make_timestamp(epoch_us(instant)) ELSE stamp END AS utc,
-    local AND {shift("instant - INTERVAL 3 HOUR")} <> {shift("instant + INTERVAL 3 HOUR")}
-      AND ({_in_zone("instant", zones)} <> stamp OR {ambiguous}) AS unplaceable
+    CASE WHEN NOT local THEN stamp WHEN steady THEN stamp - shift
+      ELSE make_timestamp(epoch_us(instant)) END AS utc,
+    local AND steady IS NOT TRUE AND ({_in_zone("instant", zones)} <> stamp OR {ambiguous})
+      AS unplaceable
   FROM placed),
 judged AS (SELECT *, {row_rules} AS row_found, {", ".join(reasons)} FROM stamped)
 SELECT fi, fo, line, row_found IS NULL AS ok,
