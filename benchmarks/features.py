@@ -1,12 +1,14 @@
 """Benchmark 1: ingestion + season features at 1M/5M/20M rows against one DuckDB query.
 
 Why DuckDB: it is what a data engineer would reach for to compute the same aggregates
-straight from the CSV files, so it is a fair "how fast could this be" reference. It skips
-yieldflow's validation and quarantine (per-cell reason reporting, row accounting, conflict
-detection); it only nulls the same bad values and drops exact duplicate rows, which it
-must do to produce the same numbers. Both sides run in their own child process, so each
-peak RSS is clean, and each writes its feature table so the parent can check that the two
-agree (a reference that computes something else would make the ratio meaningless).
+straight from the CSV files, so it is a fair "how fast could this be" reference; since
+issue 21 yieldflow's ingestion runs on DuckDB too, so the ratio is the contract's price. The
+reference skips yieldflow's validation and quarantine (per-cell reason reporting, row
+accounting, conflict detection, line numbers); it only nulls the same bad values and drops
+exact duplicate rows, which it must do to produce the same numbers. Both sides run in their
+own child process, so each peak RSS is clean, and each writes its feature table so the
+parent can check that the two agree (a reference that computes something else would make
+the ratio meaningless).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from yieldflow.contract import LOGGER_SENTINELS, SENSOR_RANGES
 from yieldflow.features import NUMERIC_FEATURES
 
 MIN_COVERAGE = 0.7  # the pipeline's default (DataConfig.min_coverage)
-TIME_RATIO_TARGET = 2.0  # yieldflow within 2x DuckDB's time
+TIME_RATIO_TARGET = 1.3  # yieldflow within 1.3x the bare DuckDB query's time (issue 21)
 MEMORY_RATIO_TARGET = 3.0  # peak memory < 3x the readings' in-memory size
 # The two feature tables must agree to rounding (sums in a different order differ by
 # ~1e-15); a threshold decided differently (a dry day, a frost day) shows as >= 1e-2.
