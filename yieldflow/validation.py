@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import zoneinfo
 
+import duckdb
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from yieldflow.contract import (
     HARVEST_COLUMNS,
@@ -224,49 +223,45 @@ def empty_entries() -> pd.DataFrame:
     return entries([], [], [], [], [], "value")
 
 
-def _first_failure(raw: pd.DataFrame, rules: list[tuple[pd.Series, str, str]], scope: str):
-    """Apply (mask, column, reason) rules in priority order: one entry per failing row.
-
-    Returns the boolean mask of failing rows and their quarantine entries.
-    """
-    masks = [m.fillna(False).to_numpy(bool) for m, _, _ in rules]
-    failed = np.logical_or.reduce(masks) if masks else np.zeros(len(raw), bool)
-    rows = np.flatnonzero(failed)
-    # The first rule each failing row breaks, worked out on those rows only: np.select
-    # over every row would build one full-length string array per rule.
-    first = np.full(rows.size, len(rules))
-    for i in reversed(range(len(rules))):
-        first[masks[i][rows]] = i
-    column = np.asarray([c for _, c, _ in rules] + [""])[first]
-    reason = np.asarray([r for _, _, r in rules] + [""])[first]
-    raw_value = np.empty(len(column), dtype=object)
-    for name in set(column):  # one pass per offending column, not per row
-        hit = column == name
-        raw_value[hit] = raw[name].iloc[rows[hit]].to_numpy(object)
-    found = entries(
-        raw["_file"].iloc[rows].to_numpy(),
-        raw["_line"].iloc[rows].to_numpy(),
-        column,
-        raw_value,
-        reason,
-        scope,
-    )
-    return pd.Series(failed, index=raw.index, copy=False), found
-
-
-def to_float(text: pd.Series) -> pd.Series:
-    """Numbers from stripped text; NaN where empty or not a number.
-
-    Arrow's cast is ~20x faster than pd.to_numeric but refuses a whole column for one bad
-    cell; only then does the slower, forgiving parser run.
-    """
-    cells = pa.array(text, type=pa.string(), from_pandas=True)
-    cells = pc.if_else(pc.equal(cells, ""), pa.scalar(None, pa.string()), cells)
+def _query(sql: str, **tables: pd.DataFrame) -> pd.DataFrame:
+    """One query over small pandas tables (farms.csv, harvests.csv) in a private DuckDB."""
+    con = duckdb.connect()
     try:
-        values = pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return pd.to_numeric(text, errors="coerce").astype("float64")
-    return pd.Series(values, index=text.index, dtype="float64", copy=False)
+        for name, table in tables.items():
+            con.register(name, table)
+        return con.execute(sql).df()
+    finally:
+        con.close()
+
+
+def _texts(columns, raw: str = "{c}_raw") -> str:
+    """Each column as read (NULL: the file lacks it, read as empty) and stripped."""
+    return ", ".join(
+        f"coalesce({c}, '') AS {raw.format(c=c)}, trim(coalesce({c}, ''), {SPACE}) AS {c}"
+        for c in columns
+    )
+
+
+def _number(column: str) -> str:
+    return f"CASE WHEN NOT contains({column}, '_') THEN TRY_CAST({column} AS DOUBLE) END"
+
+
+def _found(checked: pd.DataFrame, file: str, scope: str) -> pd.DataFrame:
+    """Quarantine entries from `found`, per line a list of [column, raw, reason] lists."""
+    rows = [
+        (file, line, *entry)
+        for line, found in zip(checked["_line"], checked["found"], strict=True)
+        if isinstance(found, list | np.ndarray)
+        for entry in found
+    ]
+    return entries(*(zip(*rows, strict=True) if rows else ([],) * 5), scope)
+
+
+def _table(raw: pd.DataFrame, columns) -> pd.DataFrame:
+    """The columns as text, missing cells (or a column the file lacks) empty."""
+    return pd.DataFrame(
+        {c: raw[c].fillna("").astype(str) for c in columns} | {"_line": raw["_line"]}
+    )
 
 
 def check_harvests(
@@ -278,50 +273,64 @@ def check_harvests(
     whole with the first rule it breaks. Duplicate (farm_id, season) rows cannot be told
     apart, so all copies leave (a copy that breaks another rule reports that rule instead).
     """
-    text = {c: raw[c].fillna("").str.strip() for c in HARVEST_COLUMNS}
-    season_ok = text["season"].str.fullmatch(r"[+-]?\d{1,9}")
-    season = pd.to_numeric(text["season"].where(season_ok), errors="coerce")
-    planted, harvested = (_iso_date(text[c]) for c in ("planting_date", "harvest_date"))
-    yield_ = to_float(text["yield_t_ha"])
     low, high = YIELD_RANGE_T_HA
-    keyed = text["farm_id"].ne("") & season.notna()
-    duplicate = keyed & pd.DataFrame({"f": text["farm_id"], "s": season}).duplicated(keep=False)
-    rules = [(text[c].eq(""), c, f"missing {c}") for c in HARVEST_COLUMNS]
+    rules = [f"WHEN {c} = '' THEN ['{c}', {c}_raw, 'missing {c}']" for c in HARVEST_COLUMNS]
     rules += [
-        (~season_ok, "season", "season is not an integer"),
-        (planted.isna(), "planting_date", "planting_date is not an ISO date (YYYY-MM-DD)"),
-        (harvested.isna(), "harvest_date", "harvest_date is not an ISO date (YYYY-MM-DD)"),
-        (yield_.isna(), "yield_t_ha", "yield_t_ha is not a number"),
-        (
-            ~((yield_ > low) & (yield_ < high)),
-            "yield_t_ha",
-            f"yield_t_ha not in ({low:g}, {high:g})",
+        "WHEN season_n IS NULL THEN ['season', season_raw, 'season is not an integer']",
+        *(
+            f"WHEN {c[0]} IS NULL THEN ['{c[1]}', {c[1]}_raw, "
+            f"'{c[1]} is not an ISO date (YYYY-MM-DD)']"
+            for c in (("planted", "planting_date"), ("harvested", "harvest_date"))
         ),
-        (harvested <= planted, "harvest_date", "harvest_date is not after planting_date"),
-        (season != harvested.dt.year, "season", "season is not the year of harvest_date"),
+        "WHEN yield IS NULL OR isnan(yield) "
+        "THEN ['yield_t_ha', yield_t_ha_raw, 'yield_t_ha is not a number']",
+        f"WHEN NOT (yield > {low} AND yield < {high}) "
+        f"THEN ['yield_t_ha', yield_t_ha_raw, 'yield_t_ha not in ({low:g}, {high:g})']",
+        "WHEN harvested <= planted "
+        "THEN ['harvest_date', harvest_date_raw, 'harvest_date is not after planting_date']",
+        "WHEN season_n <> year(harvested) "
+        "THEN ['season', season_raw, 'season is not the year of harvest_date']",
     ]
     if known_farms is not None:
-        rules.append((~text["farm_id"].isin(known_farms), "farm_id", "farm_id not in farms.csv"))
-    rules.append((duplicate, "season", "duplicate harvest (farm_id, season)"))
-    failed, found = _first_failure(raw, rules, "harvest")
-    ok = ~failed
+        rules.append(
+            "WHEN farm_id NOT IN (SELECT farm_id FROM known) "
+            "THEN ['farm_id', farm_id_raw, 'farm_id not in farms.csv']"
+        )
+    rules.append(
+        "WHEN duplicate THEN ['season', season_raw, 'duplicate harvest (farm_id, season)']"
+    )
+    dates = "".join(
+        f", CASE WHEN regexp_full_match({c}, '\\d{{4}}-\\d{{2}}-\\d{{2}}') "
+        f"THEN try_strptime({c}, '%Y-%m-%d') END AS {name}"
+        for name, c in (("planted", "planting_date"), ("harvested", "harvest_date"))
+    )
+    checked = _query(
+        f"""WITH t AS (SELECT _line, {_texts(HARVEST_COLUMNS)} FROM raw),
+        typed AS (
+          SELECT *, CASE WHEN regexp_full_match(season, '[+-]?\\d{{1,9}}')
+            THEN CAST(season AS BIGINT) END AS season_n{dates},
+            {_number("yield_t_ha")} AS yield FROM t),
+        keyed AS (
+          SELECT *, farm_id <> '' AND season_n IS NOT NULL
+            AND count(*) OVER (PARTITION BY farm_id, season_n) > 1 AS duplicate FROM typed)
+        SELECT _line, farm_id, season_n, crop, planted, harvested, yield,
+          CASE WHEN rule IS NOT NULL THEN [rule] END AS found
+        FROM (SELECT *, CASE {" ".join(rules)} END AS rule FROM keyed) ORDER BY _line""",
+        raw=_table(raw, HARVEST_COLUMNS),
+        known=pd.DataFrame({"farm_id": sorted(known_farms or ())}, dtype=str),
+    )
+    ok = checked["found"].isna()
     harvests = pd.DataFrame(
         {
-            "farm_id": text["farm_id"][ok].astype(str),
-            "season": season[ok].astype("int64"),
-            "crop": text["crop"][ok].astype(str),
-            "planting_date": planted[ok].astype("datetime64[ns]"),
-            "harvest_date": harvested[ok].astype("datetime64[ns]"),
-            "yield_t_ha": yield_[ok],
+            "farm_id": checked["farm_id"][ok].astype(str),
+            "season": checked["season_n"][ok].astype("int64"),
+            "crop": checked["crop"][ok].astype(str),
+            "planting_date": checked["planted"][ok].astype("datetime64[ns]"),
+            "harvest_date": checked["harvested"][ok].astype("datetime64[ns]"),
+            "yield_t_ha": checked["yield"][ok].astype("float64"),
         }
     )
-    return harvests.reset_index(drop=True), found
-
-
-def _iso_date(text: pd.Series) -> pd.Series:
-    """YYYY-MM-DD only (a real calendar date); anything else is NaT."""
-    strict = text.where(text.str.fullmatch(_ISO_DATE_RE).fillna(False))
-    return pd.to_datetime(strict, format="%Y-%m-%d", errors="coerce")
+    return harvests.reset_index(drop=True), _found(checked, _file_of(raw), "harvest")
 
 
 def check_farms(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -331,57 +340,61 @@ def check_farms(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     bad latitude/longitude, irrigated flag or timezone name is reported and dropped (the
     farm then counts as non-irrigated, and its naive timestamps as UTC).
     """
-    farm = raw["farm_id"].fillna("").str.strip()
-    rules = [
-        (farm.eq(""), "farm_id", "missing farm_id"),
-        (farm.duplicated(keep="first"), "farm_id", "duplicate farm_id (first row kept)"),
-    ]
-    failed, found_rows = _first_failure(raw, rules, "farm")
-    raw = raw[~failed]
-    text = {
-        c: raw.get(c, pd.Series(np.nan, index=raw.index, dtype=str)).fillna("").str.strip()
-        for c in ("name", "latitude", "longitude", "soil_type", "irrigated", "timezone")
-    }
-    found = [found_rows]
-    coords = {}
-    for column, limit in (("latitude", 90.0), ("longitude", 180.0)):
-        number = to_float(text[column])
-        given = text[column].ne("")
-        found.append(_farm_values(raw, text, column, given & number.isna(), "not a number"))
-        outside = number.notna() & ~number.between(-limit, limit)
-        found.append(
-            _farm_values(raw, text, column, outside, f"out of range [-{limit:g}, {limit:g}]")
-        )
-        coords[column] = number.mask(outside)
-    flag = text["irrigated"].str.lower()
-    unknown_flag = flag.ne("") & ~flag.isin(_TRUE + _FALSE)
-    found.append(_farm_values(raw, text, "irrigated", unknown_flag, "not a boolean (true/false)"))
-    zones = text["timezone"]
-    bad_zone = zones.ne("") & ~zones.isin([z for z in zones.unique() if _is_timezone(z)])
-    found.append(_farm_values(raw, text, "timezone", bad_zone, "unknown timezone (read as UTC)"))
+    columns = [c for c in raw.columns if c not in ("_file", "_line")]
+    zones = raw["timezone"].fillna("").astype(str).str.strip().unique()
+    known_zones = pd.DataFrame({"zone": [z for z in zones if _is_timezone(z)]}, dtype=str)
+    flags = ", ".join(f"'{f}'" for f in _TRUE + _FALSE)
+    coords = {c: _number(c) for c in ("latitude", "longitude")}
+    values = ", ".join(
+        f"""CASE WHEN {c} <> '' AND ({n} IS NULL OR isnan({n}))
+              THEN ['{c}', {c}, 'not a number']
+            WHEN NOT ({n} BETWEEN -{limit} AND {limit})
+              THEN ['{c}', {c}, 'out of range [-{limit:g}, {limit:g}]'] END"""
+        for (c, n), limit in zip(coords.items(), (90.0, 180.0), strict=True)
+    )
+    checked = _query(
+        f"""WITH t AS (SELECT _line, {_texts(columns)} FROM raw),
+        ranked AS (SELECT *, row_number() OVER (PARTITION BY farm_id ORDER BY _line) AS nth
+          FROM t)
+        SELECT _line, farm_id, nullif(name, '') AS name,
+          CASE WHEN NOT ({coords["latitude"]} BETWEEN -90 AND 90) THEN NULL
+            ELSE {coords["latitude"]} END AS latitude,
+          CASE WHEN NOT ({coords["longitude"]} BETWEEN -180 AND 180) THEN NULL
+            ELSE {coords["longitude"]} END AS longitude,
+          coalesce(nullif(soil_type, ''), 'unknown') AS soil_type,
+          lower(irrigated) IN ({", ".join(f"'{f}'" for f in _TRUE)}) AS irrigated,
+          CASE WHEN timezone IN (SELECT zone FROM known_zones) THEN timezone END AS timezone,
+          CASE WHEN farm_id = '' THEN [['farm_id', farm_id_raw, 'missing farm_id']]
+            WHEN nth > 1 THEN [['farm_id', farm_id_raw, 'duplicate farm_id (first row kept)']]
+            ELSE list_filter([{values},
+              CASE WHEN irrigated <> '' AND lower(irrigated) NOT IN ({flags})
+                THEN ['irrigated', irrigated, 'not a boolean (true/false)'] END,
+              CASE WHEN timezone <> '' AND timezone NOT IN (SELECT zone FROM known_zones)
+                THEN ['timezone', timezone, 'unknown timezone (read as UTC)'] END],
+              e -> e IS NOT NULL)
+          END AS found,
+          farm_id = '' OR nth > 1 AS failed
+        FROM ranked ORDER BY _line""",
+        raw=_table(raw, columns),
+        known_zones=known_zones,
+    )
+    kept = checked[~checked["failed"]]
     farms = pd.DataFrame(
         {
-            "farm_id": farm[~failed].astype(str),
-            "name": text["name"].mask(text["name"].eq("")),
-            "latitude": coords["latitude"],
-            "longitude": coords["longitude"],
-            "soil_type": text["soil_type"].mask(text["soil_type"].eq(""), "unknown"),
-            "irrigated": flag.isin(_TRUE).astype(bool),
-            "timezone": zones.mask(zones.eq("") | bad_zone),
+            "farm_id": kept["farm_id"].astype(str),
+            "name": pd.Series(kept["name"], dtype=str),
+            "latitude": kept["latitude"].astype("float64"),
+            "longitude": kept["longitude"].astype("float64"),
+            "soil_type": kept["soil_type"].astype(str),
+            "irrigated": kept["irrigated"].astype(bool),
+            "timezone": pd.Series(kept["timezone"], dtype=str),
         }
     )
-    return farms.reset_index(drop=True), pd.concat(found, ignore_index=True)
+    return farms.reset_index(drop=True), _found(checked, _file_of(raw), "farm")
 
 
-def _farm_values(raw, text, column: str, mask: pd.Series, reason: str) -> pd.DataFrame:
-    return entries(
-        raw["_file"][mask].to_numpy(),
-        raw["_line"][mask].to_numpy(),
-        column,
-        text[column][mask].to_numpy(),
-        reason,
-        "farm",
-    )
+def _file_of(raw: pd.DataFrame) -> str:
+    return str(raw["_file"].iloc[0]) if len(raw) else ""
 
 
 def _is_timezone(name: str) -> bool:
