@@ -54,6 +54,11 @@ def connect() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")  # ICU is loaded by then (not at connect)
     con.execute("SET preserve_insertion_order = true")
+    # Every join is written with its small side (files, zone days, repeated keys) on the
+    # right, where DuckDB builds its hash table. Left to choose, it builds on the records
+    # when it cannot estimate their number (read_csv over a list), which holds every row
+    # in memory and stops the result from streaming.
+    con.execute("SET disabled_optimizers = 'build_side_probe_side'")
     con.execute("SET enable_progress_bar = false")
     return con
 
