@@ -86,7 +86,7 @@ def open_file(key: str, data: bytes | OSError, path: str = "") -> SourceFile:
         and header.strip(BLANK.encode()) != b""
         and b'"' not in data
         and b"\x01" not in data  # DuckDB's delimiter for whole lines
-        and data.count(b"\r") == data.count(b"\r\n")
+        and (b"\r" not in data or data.count(b"\r") == data.count(b"\r\n"))
     )
     if plain:
         lines = data.count(b"\n") - data.endswith(b"\n")

@@ -34,6 +34,7 @@ _LINES = (
 )
 _KEPT = ("fi", "line", "fo", "ts", *SENSOR_VALUE_COLUMNS)
 _DTYPES = {"fi": "int32", "line": "int32", "fo": "int32", "ts": "int64"}
+_FOUND = ("fi", "line", "ok", "column", "raw", "reason")
 
 
 @dataclass
@@ -108,15 +109,17 @@ def _checked(con, files, timezones, now):
     con.execute(f"CREATE TEMP TABLE zone_days AS {v.zone_days_sql(zones, ZONE_DAYS_FROM, last)}")
     kept, found, records = _stream_checks(con, files, v.sensor_checks_sql(now, zones))
     if _in_order(kept["fo"], kept["ts"]):  # strictly: no key twice, nothing to drop
-        con.execute("CREATE TEMP TABLE drops (fi INTEGER, line INTEGER, conflict BOOLEAN)")
+        con.execute(
+            "CREATE TEMP TABLE drops (pos BIGINT, fi INTEGER, line INTEGER, conflict BOOLEAN)"
+        )
     else:  # DuckDB scans the arrays in place
         con.register("kept", pa.table({name: pa.array(array) for name, array in kept.items()}))
         con.execute(
-            f"""CREATE TEMP TABLE drops AS SELECT fi, line, conflict
+            f"""CREATE TEMP TABLE drops AS SELECT pos, fi, line, conflict
                 FROM ({v.conflicts_sql()}) WHERE conflict OR copy > 1"""
         )
         con.unregister("kept")
-    dropped = con.execute("SELECT fi, line, conflict FROM drops").fetchnumpy()
+    dropped = con.execute("SELECT pos, conflict FROM drops").fetchnumpy()
     conflicts = _conflict_stamps(con, files, timezones)
     return kept, found, records, dropped, conflicts
 
@@ -126,7 +129,7 @@ def _stream_checks(con, files, checks: str):
     (fi, line, ok, column, raw, reason; one per problem), and records per file."""
     bound = sum(f.lines if f.plain else len(f.rows) for f, _ in files)
     kept = {name: np.empty(bound, dtype=_DTYPES.get(name, "float64")) for name in _KEPT}
-    found: dict[str, list] = {k: [] for k in ("fi", "line", "ok", "column", "raw", "reason")}
+    found: dict[str, list[np.ndarray]] = {k: [] for k in _FOUND}
     records = np.zeros(len(files), dtype="int64")
     values = ", ".join(SENSOR_VALUE_COLUMNS)
     batches = con.execute(
@@ -134,27 +137,26 @@ def _stream_checks(con, files, checks: str):
     ).fetch_record_batch(BATCH_ROWS)
     at = 0
     for batch in batches:
-        fi = batch.column("fi").to_numpy()
-        records += np.bincount(fi, minlength=len(files))
+        records += np.bincount(batch.column("fi").to_numpy(), minlength=len(files))
         ok = batch.column("ok")
         n = pc.sum(ok).as_py() or 0
         for name in _KEPT:
             kept[name][at : at + n] = batch.column(name).filter(ok).to_numpy(zero_copy_only=False)
         at += n
-        reported = batch.filter(pc.is_valid(batch.column("found")))
-        for row in reported.select(["fi", "line", "ok", "found"]).to_pylist():
-            for column, raw, reason in row["found"]:
-                for name, value in zip(
-                    found, (row["fi"], row["line"], row["ok"], column, raw, reason), strict=True
-                ):
-                    found[name].append(value)
+        # Each finding: its record (by the list's parent index) and [column, raw, reason].
+        lists = batch.column("found")
+        parents = pc.list_parent_indices(lists)
+        cells = pc.list_flatten(pc.list_flatten(lists)).to_numpy(zero_copy_only=False)
+        for name in ("fi", "line", "ok"):
+            found[name].append(batch.column(name).take(parents).to_numpy(zero_copy_only=False))
+        for i, name in enumerate(("column", "raw", "reason")):
+            found[name].append(cells[i::3])
     kept = {name: array[:at] for name, array in kept.items()}
     arrays = {
-        "fi": np.asarray(found["fi"], dtype="int64"),
-        "line": np.asarray(found["line"], dtype="int64"),
-        "ok": np.asarray(found["ok"], dtype=bool),
-        **{k: np.asarray(found[k], dtype=object) for k in ("column", "raw", "reason")},
+        name: np.concatenate(parts) if parts else np.zeros(0, dtype=object)
+        for name, parts in found.items()
     }
+    arrays["ok"] = arrays["ok"].astype(bool)
     return kept, arrays, records
 
 
@@ -254,13 +256,12 @@ def _readings(kept: dict[str, np.ndarray], dropped, folders: list[str]) -> pd.Da
     """The kept records less the dropped copies, sorted by farm and time (a column at a
     time, and only when they did not come in that order)."""
     take = None
-    fi, line = kept.pop("fi"), kept.pop("line")
-    if len(dropped["fi"]):
-        ids = (fi.astype("int64") << 32) | line
-        gone = (dropped["fi"].astype("int64") << 32) | dropped["line"]
-        take = np.flatnonzero(~np.isin(ids, gone))
-        del ids
-    del fi, line
+    del kept["fi"], kept["line"]
+    if len(dropped["pos"]):
+        keep = np.ones(len(kept["ts"]), dtype=bool)
+        keep[dropped["pos"]] = False
+        take = np.flatnonzero(keep)
+        del keep
     fo, stamp = kept["fo"], kept["ts"]
     if take is not None:
         fo, stamp = fo[take], stamp[take]

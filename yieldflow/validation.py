@@ -191,13 +191,14 @@ def conflicts_sql() -> str:
     """Over `kept` (fi, line, fo, ts and the cleaned values of the records kept so far),
     for each record whose farm (fo) and instant another shares: `conflict`, whether the
     copies of a key differ in any value (missing equals missing, -0.0 equals 0.0), and
-    `copy`, its place among its key's copies by file and line. Conflicting copies all
-    leave; of exact ones the first is kept."""
+    `copy`, its place among its key's copies by file and line; `pos`, its row in `kept`.
+    Conflicting copies all leave; of exact ones the first is kept."""
     values = ", ".join(f"{c} + 0.0" for c in SENSOR_VALUE_COLUMNS)
     return f"""
-SELECT fi, line, count(DISTINCT [{values}]) OVER key > 1 AS conflict,
+SELECT pos, fi, line, count(DISTINCT [{values}]) OVER key > 1 AS conflict,
   row_number() OVER (key ORDER BY fi, line) AS copy
-FROM kept SEMI JOIN (SELECT fo, ts FROM kept GROUP BY fo, ts HAVING count(*) > 1) USING (fo, ts)
+FROM (SELECT row_number() OVER () - 1 AS pos, * FROM kept)
+SEMI JOIN (SELECT fo, ts FROM kept GROUP BY fo, ts HAVING count(*) > 1) USING (fo, ts)
 WINDOW key AS (PARTITION BY fo, ts)"""
 
 
