@@ -236,7 +236,7 @@ def _cells_sql(files, table: str, py_rows: str = "py_rows") -> str:
               SELECT filename, text, row_number() OVER () AS n FROM read_csv({listed}, {_LINES})
             ) JOIN {table} f ON f.path = filename
             WHERE text IS NOT NULL
-              AND (left(text, 1) NOT IN (' ', chr(9), chr(13)) OR trim(text, {blank}) <> '')
+              AND (ascii(text) NOT IN (9, 13, 32) OR trim(text, {blank}) <> '')
             UNION ALL """
     python = record.format(line="r.line").replace("string_split(text, ',')", "r.fields")
     columns = ", ".join(f"fields[p_{c}] AS {c}" for c in SENSOR_COLUMNS_KNOWN)
