@@ -100,7 +100,7 @@ def check_sensor_files(
 
 def _checked(con, files, timezones, now):
     """The checks' results: kept records, findings, records per file, the dropped
-    copies (fi, line, conflict) and the conflicting copies' raw timestamps."""
+    copies (pos in the kept arrays, conflict) and the conflicting copies' raw timestamps."""
     folders = sorted({folder for _, folder in files})
     zones = sorted({timezones[folder] for _, folder in files if folder in timezones})
     _register_files(con, "files", [(i, *f) for i, f in enumerate(files)], folders, timezones)
