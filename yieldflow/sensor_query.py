@@ -107,7 +107,8 @@ def _checked(con, files, timezones, now):
     con.execute(f"CREATE TEMP VIEW cells AS {_cells_sql(files, 'files')}")
     last = (now + pd.Timedelta(days=2)).strftime("%Y-%m-%d")
     con.execute(f"CREATE TEMP TABLE zone_days AS {v.zone_days_sql(zones, ZONE_DAYS_FROM, last)}")
-    kept, found, records = _stream_checks(con, files, v.sensor_checks_sql(now, zones))
+    checks = v.sensor_checks_sql(now, zones, ZONE_DAYS_FROM)
+    kept, found, records = _stream_checks(con, files, checks)
     if _in_order(kept["fo"], kept["ts"]):  # strictly: no key twice, nothing to drop
         con.execute(
             "CREATE TEMP TABLE drops (pos BIGINT, fi INTEGER, line INTEGER, conflict BOOLEAN)"

@@ -47,7 +47,6 @@ _NO_SECONDS = r"([T ]\d\d:\d\d)(Z|[+-]\d{2}(:?\d{2})?)?$"
 # instant that far away shows the same wall time. Only times on a day near an offset
 # change (zone_days_sql) are placed and checked by ICU row by row.
 _DST_SHIFTS = ("30 MINUTE", "1 HOUR", "2 HOUR")
-_ZONE_DAY = "zi * 1000000 + ({day} - DATE '1970-01-01')"  # one integer key: a fast join
 _SENTINELS = "(" + ", ".join(repr(float(s)) for s in LOGGER_SENTINELS) + ")"
 
 
@@ -72,29 +71,33 @@ def _in_zone(expression: str, zones: list[str], zone: str = "zi") -> str:
 
 
 def zone_days_sql(zones: list[str], first: str, last: str) -> str:
-    """Per zone (index zi) and local day from `first` to `last`, keyed zone_day: `shift`,
-    wall time minus UTC at noon, and `steady`, whether the shift is the same at noon the
-    day before and after (no offset change near that day, so each of its wall times
-    exists once). A local time on a steady day is placed by a join; any other by ICU row
-    by row (here one ICU call per zone and day, against several per row)."""
+    """One row: per zone i, `z{i}`, the list over local days from `first` to `last` of
+    wall time minus UTC (microseconds) at noon, NULL on a day whose shift differs at noon
+    the day before or after (an offset change near it: a wall time may be missing or
+    twice). A local time on a day with a shift is placed by a list lookup; any other by
+    ICU row by row (here one ICU call per zone and day, against several per row)."""
     noon = "(day + INTERVAL 12 HOUR)"
+    lists = ", ".join(
+        f"list(CASE WHEN steady THEN shift END ORDER BY day) FILTER (WHERE zi = {i}) AS z{i}"
+        for i in range(max(len(zones), 1))
+    )
     return f"""
-SELECT {_ZONE_DAY.format(day="day")} AS zone_day, shift,
-  coalesce(lag(shift) OVER w = lead(shift) OVER w, false) AS steady
-FROM (
-  SELECT zi, day, {noon} - make_timestamp(epoch_us({_in_zone(noon, zones)})) AS shift
-  FROM range({len(zones)}) z(zi) CROSS JOIN (
-    SELECT range::DATE AS day FROM range(DATE '{first}', DATE '{last}', INTERVAL 1 DAY)))
-WINDOW w AS (PARTITION BY zi ORDER BY day)"""
+SELECT {lists} FROM (
+  SELECT zi, day, shift, coalesce(lag(shift) OVER w = lead(shift) OVER w, false) AS steady
+  FROM (
+    SELECT zi, day, epoch_us({noon}) - epoch_us({_in_zone(noon, zones)}) AS shift
+    FROM range({len(zones)}) z(zi) CROSS JOIN (
+      SELECT range::DATE AS day FROM range(DATE '{first}', DATE '{last}', INTERVAL 1 DAY)))
+  WINDOW w AS (PARTITION BY zi ORDER BY day))"""
 
 
-def sensor_checks_sql(now: pd.Timestamp, zones: list[str]) -> str:
+def sensor_checks_sql(now: pd.Timestamp, zones: list[str], first: str) -> str:
     """One SELECT over `cells` (one row per record: fi, fo, line, bad, text, folder, zone
     index zi, width and each contract column's raw text, NULL where the file lacks it)
-    and `zone_days` (zone_days_sql) giving per record: `ok` (kept as a reading), the UTC
-    timestamp, each value cleaned (NULL when bad) and `found`, a list of (column, raw,
-    reason): the row's own entry when it leaves whole, else its bad values (NULL when
-    there is nothing to report).
+    and `zone_days` (zone_days_sql, from day `first`) giving per record: `ok` (kept as a
+    reading), the UTC timestamp, each value cleaned (NULL when bad) and `found`, a list
+    of (column, raw, reason): the row's own entry when it leaves whole, else its bad
+    values (NULL when there is nothing to report).
 
     Row rules, the first broken one wins: wrong number of fields, missing farm_id, farm_id
     not its folder, missing timestamp, local time a DST change makes ambiguous or
@@ -104,6 +107,9 @@ def sensor_checks_sql(now: pd.Timestamp, zones: list[str]) -> str:
     the common clean cell costs a cast and a comparison.
     """
     values = SENSOR_VALUE_COLUMNS
+    shifts = (
+        " ".join(f"WHEN {i} THEN z.z{i}[l.day]" for i in range(len(zones))) or "WHEN 0 THEN NULL"
+    )
     text = f"trim(timestamp, {SPACE})"
     stamp = f"""CASE
         WHEN timestamp LIKE '____-__-__T__:__:__Z'
@@ -163,18 +169,19 @@ def sensor_checks_sql(now: pd.Timestamp, zones: list[str]) -> str:
 WITH numbers AS (
   SELECT *, {stamp} AS stamp, {naive} AS naive{numbers} FROM cells),
 local AS (
-  SELECT *, CASE WHEN local THEN {_ZONE_DAY.format(day="CAST(stamp AS DATE)")} END AS zone_day
+  SELECT *, CASE WHEN local THEN CAST(stamp AS DATE) - DATE '{first}' + 1 END AS day
   FROM (SELECT *, naive AND zi IS NOT NULL AND stamp IS NOT NULL AS local FROM numbers)),
 placed AS (
-  SELECT l.*, d.shift, d.steady,
-    CASE WHEN l.local AND d.steady IS NOT TRUE THEN {_in_zone("l.stamp", zones, "l.zi")} END
-      AS instant
-  FROM local l LEFT JOIN zone_days d ON d.zone_day = l.zone_day),
+  SELECT *, CASE WHEN local AND shift IS NULL THEN {_in_zone("stamp", zones)} END AS instant
+  FROM (
+    SELECT l.*, CASE WHEN l.day >= 1 THEN CASE l.zi {shifts} END END AS shift
+    FROM local l CROSS JOIN zone_days z)),
 stamped AS (
   SELECT *,
-    CASE WHEN NOT local THEN stamp WHEN steady THEN stamp - shift
-      ELSE make_timestamp(epoch_us(instant)) END AS utc,
-    local AND steady IS NOT TRUE AND ({_in_zone("instant", zones)} <> stamp OR {ambiguous})
+    CASE WHEN NOT local THEN stamp WHEN shift IS NOT NULL
+      THEN make_timestamp(epoch_us(stamp) - shift) ELSE make_timestamp(epoch_us(instant)) END
+      AS utc,
+    local AND shift IS NULL AND ({_in_zone("instant", zones)} <> stamp OR {ambiguous})
       AS unplaceable
   FROM placed),
 judged AS (SELECT *, {row_rules} AS row_found, {", ".join(reasons)} FROM stamped)
