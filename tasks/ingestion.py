@@ -30,10 +30,10 @@ from yieldflow.workspace import RunWorkspace
 INGESTION_CODE = (
     "yieldflow.contract",
     "yieldflow.ingest",
-    "yieldflow.ingest_parse",
+    "yieldflow.ingest_read",
     "yieldflow.ingest_run",
     "yieldflow.ingest_store",
-    "yieldflow.sensor_batches",
+    "yieldflow.sensor_query",
     "yieldflow.validation",
 )
 CACHE_EXPIRATION = timedelta(days=30)

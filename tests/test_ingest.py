@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from yieldflow import sensor_batches
 from yieldflow.contract import FARM_COLUMNS, SENSOR_VALUE_COLUMNS
 from yieldflow.ingest import (
     IngestionError,
@@ -17,7 +16,6 @@ from yieldflow.ingest import (
     ingest_dataset,
     write_quarantine_report,
 )
-from yieldflow.ingest_parse import Piece, parse_pieces, split_records
 from yieldflow.storage import LocalSource
 from yieldflow.validation import QUARANTINE_COLUMNS
 
@@ -501,15 +499,6 @@ def test_deeper_sensor_folders_are_not_part_of_the_layout(tmp_path):
     assert result.accounting.rows_read == 1
 
 
-def test_a_failing_shared_parse_is_retried_per_file():
-    good = Piece("good.csv", ["a", "b"], np.array([2]), b"a,b\n", b"1,2\n")
-    bad = Piece("bad.csv", ["a", "b"], np.array([2]), b"a,b\n", b'1,"2\n')
-    table, failures = parse_pieces([good, bad])
-    assert table[["a", "b", "_piece", "_line"]].values.tolist() == [["1", "2", 0, 2]]
-    assert list(failures) == ["bad.csv"]
-    assert "EOF inside string" in failures["bad.csv"]
-
-
 def test_no_usable_sensor_file_is_fatal(tmp_path):
     with pytest.raises(IngestionError, match=r"^sensors/: no usable sensor file .*empty file"):
         ingest(tmp_path, {"sensors/farm_a/a.csv": b""})
@@ -732,11 +721,10 @@ def test_write_quarantine_report_and_summary(tmp_path):
     assert json.loads(json.dumps(summary)) == summary
 
 
-def test_a_file_bigger_than_a_batch_is_streamed_with_the_same_outcome(tmp_path, monkeypatch):
-    """Streamed a text at a time (split at records, header repeated), a big file gives what
-    parsing it whole gives: readings, quarantine (line numbers, order), counts and notes,
-    with faults that span texts (a duplicate and a conflict far apart), a header that
-    fails the file, and beside files that cannot stream (quotes) or are small."""
+def test_faults_far_apart_in_a_big_file_keep_their_lines(tmp_path):
+    """A file of hundreds of rows with faults spread over it (a wrong field count, a bad
+    timestamp, a sentinel, a duplicate and a conflict far apart, CRLF line ends), beside a
+    quoted file, a small one and one whose header fails: each finding names its line."""
     header = HEADER + ",logger"
     lines = []
     for i in range(400):
@@ -757,47 +745,21 @@ def test_a_file_bigger_than_a_batch_is_streamed_with_the_same_outcome(tmp_path, 
         "sensors/farm_b/small.csv": csv_text(row(farm="farm_b")),
         "sensors/farm_c/twice.csv": csv_text(*lines, header=header.replace("logger", "farm_id")),
     }
-    whole = ingest(tmp_path / "whole", files)
-    streamed = []
-
-    def spy(data: bytes, size: int):
-        texts = split_records(data, size)
-        streamed.append(texts is not None and len(texts))
-        return texts
-
-    monkeypatch.setattr(sensor_batches, "BATCH_BYTES", 4000)
-    monkeypatch.setattr(sensor_batches, "split_records", spy)
-    parts = ingest(tmp_path / "parts", files)
-    # big.csv only, in several texts (quoted.csv is small, and would not stream anyway)
-    assert len(streamed) == 2 and min(streamed) > 2  # big.csv, twice.csv (header fails)
-    pd.testing.assert_frame_equal(parts.readings, whole.readings, check_exact=True)
-    pd.testing.assert_frame_equal(parts.quarantine, whole.quarantine, check_exact=True)
-    assert (parts.accounting, parts.notes) == (whole.accounting, whole.notes)
+    whole = ingest(tmp_path, files)
     lines_of = whole.quarantine.set_index("reason")["line"].to_dict()
     assert lines_of["wrong number of fields (header has 10)"] == 9
     assert lines_of["unparseable timestamp"] == 52
+    assert lines_of["logger sentinel"] == 92
     assert lines_of["conflicting duplicate"] == 403
+    assert whole.quarantine["reason"].tolist().count("conflicting duplicate") == 2
     assert whole.accounting.duplicate_rows_dropped == 1
     assert lines_of["duplicate column name(s): farm_id"] == 0
+    assert whole.accounting.rows_accepted == 400 - 2 - 1 + 1 + 1  # + quoted.csv, small.csv
 
 
-def test_only_plain_big_files_are_split_at_records():
-    """split_records: texts of whole records with the header, and the line offset."""
-    text = b"a,b\n" + b"".join(b"%d,x\n" % i for i in range(100))
-    texts = split_records(text, 60)
-    assert texts is not None and len(texts) > 2
-    assert all(t.startswith(b"a,b\n") and t.endswith(b"\n") for t, _ in texts)
-    assert b"".join(t[4:] for t, _ in texts) == text[4:]
-    for t, offset in texts:  # line 2 of each text is line offset + 2 of the file
-        assert text.splitlines()[offset + 1] == t.splitlines()[1]
-    assert split_records(text, len(text)) is None  # fits a batch
-    for odd in (b'"quoted",x\n', b"\n\n", b"1,\x00\n", b"1,\xff\n", b"1,x\r2,y\n"):
-        assert split_records(text + odd + text[4:], 60) is None
-
-
-def test_batches_checked_on_threads_give_the_one_batch_result(tmp_path, monkeypatch):
-    """Many small batches on two threads merge to what one batch in one thread gives:
-    readings, quarantine order, notes, failure order and the first failure."""
+def test_many_folders_with_every_kind_of_fault(tmp_path):
+    """Eight farm folders with bad timestamps, sentinels, copies and conflicts, extra
+    columns and three files that fail: counted once each, in one result."""
     files: dict[str, str | bytes] = {}
     for f in range(8):
         farm = f"farm_{f}"
@@ -819,57 +781,9 @@ def test_batches_checked_on_threads_give_the_one_batch_result(tmp_path, monkeypa
     files["sensors/farm_5/utf16.csv"] = "farm_id,timestamp\n".encode("utf-16")
     files["sensors/farm_6/semicolons.csv"] = HEADER.replace(",", ";") + "\n"
     write(tmp_path, {"harvests.csv": HARVESTS, **files})
-
-    monkeypatch.setattr(sensor_batches, "CHECK_WORKERS", 0)
     one = ingest_dataset(LocalSource(tmp_path), now=NOW)
-    monkeypatch.setattr(sensor_batches, "CHECK_WORKERS", 2)
-    monkeypatch.setattr(sensor_batches, "BATCH_BYTES", 3000)  # about one folder per batch
-    threaded = ingest_dataset(LocalSource(tmp_path), now=NOW)
-    pd.testing.assert_frame_equal(threaded.readings, one.readings, check_exact=True)
-    pd.testing.assert_frame_equal(threaded.quarantine, one.quarantine, check_exact=True)
-    assert (threaded.accounting, threaded.notes) == (one.accounting, one.notes)
+    assert_accounted(one)
     # 16 planted copies, plus each notes.csv row repeating its farm's first reading
     assert one.accounting.files_failed == 3 and one.accounting.duplicate_rows_dropped == 24
     assert sum("extra column" in note for note in one.notes) == 8
     assert one.quarantine["reason"].str.contains("conflict").any()
-
-
-def test_batch_size_follows_the_listed_dataset_size(tmp_path, monkeypatch):
-    """A dataset of a few full batches is cut into BATCHES_PER_WORKER per worker (so both
-    workers stay busy to the end, and a small dataset's peak is not two full batches); the
-    sizes come from the listing, and the result is the one-batch result."""
-    assert sensor_batches.batch_bytes(None, 2) == sensor_batches.BATCH_BYTES
-    assert sensor_batches.batch_bytes(10**12, 2) == sensor_batches.BATCH_BYTES
-    assert sensor_batches.batch_bytes(60 * 2**20, 2) == 60 * 2**20 // 6
-    assert sensor_batches.batch_bytes(1000, 2) == sensor_batches.MIN_BATCH_BYTES
-    monkeypatch.setattr(sensor_batches, "BATCH_BYTES", 3000)  # never above the full size
-    assert sensor_batches.batch_bytes(1000, 2) == 3000
-
-    files = {  # 16 folders of the same size (two-digit farm names)
-        f"sensors/farm_{f}/2024-06.csv": csv_text(
-            *[row(f"farm_{f}", f"2024-06-01T{h:02d}:00:00Z") for h in range(24)]
-        )
-        for f in range(10, 26)
-    }
-    write(tmp_path, {"harvests.csv": HARVESTS, **files})
-    source = LocalSource(tmp_path)
-    total = sum(len(text.encode()) for text in files.values())
-    assert sum(source.listed_size(key) for key in files) == total
-    assert source.listed_size("sensors/farm_99/missing.csv") is None
-
-    monkeypatch.setattr(sensor_batches, "CHECK_WORKERS", 0)
-    monkeypatch.setattr(sensor_batches, "BATCH_BYTES", total)  # one batch if not cut
-    one = ingest_dataset(source, now=NOW)
-    sizes: list[int] = []
-    checked = sensor_batches._checked
-    monkeypatch.setattr(
-        sensor_batches, "_checked", lambda batch: (sizes.append(batch.size), checked(batch))[1]
-    )
-    monkeypatch.setattr(sensor_batches, "CHECK_WORKERS", 2)
-    monkeypatch.setattr(sensor_batches, "MIN_BATCH_BYTES", 1)
-    cut = ingest_dataset(source, now=NOW)
-    assert sizes == [total // 16 * 3] * 5 + [total // 16]  # three folders each, one left
-    pd.testing.assert_frame_equal(cut.readings, one.readings, check_exact=True)
-    pd.testing.assert_frame_equal(cut.quarantine, one.quarantine, check_exact=True)
-    assert (cut.accounting, cut.notes) == (one.accounting, one.notes)
-    assert cut.accounting.rows_accepted == 16 * 24

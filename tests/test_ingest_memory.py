@@ -1,13 +1,13 @@
-"""Ingestion's memory is bounded by a batch of farm folders, not by the whole dataset.
+"""Ingestion's memory beyond the readings it returns does not grow with the dataset.
 
-Sensor files are parsed and validated a batch of whole farm folders at a time
-(yieldflow.sensor_batches.BATCH_BYTES), so beyond the typed readings it returns, ingestion should
-hold about one batch's text and its intermediate columns. The probe runs in a fresh
-interpreter (ru_maxrss only ever grows) with a small batch size, so a dataset spans many
-batches: the peak beyond the readings must not grow with the number of farms.
+DuckDB streams the checked records out in batches, straight into the readings' arrays
+(yieldflow.sensor_query), so beyond the typed readings ingestion should hold one file's
+bytes, DuckDB's scan buffers and a batch. The probe runs in a fresh interpreter
+(ru_maxrss only ever grows): the peak beyond the readings must not grow with the number
+of farms.
 
-`python -m tests.test_ingest_memory ROOT BATCH_BYTES` prints one JSON line: peak RSS growth
-during ingestion (after every import), the readings' in-memory size and the accounting.
+`python -m tests.test_ingest_memory ROOT` prints one JSON line: peak RSS growth during
+ingestion (after every import), the readings' in-memory size and the accounting.
 """
 
 from __future__ import annotations
@@ -22,10 +22,9 @@ from tests.bad_inputs.huge import run_memory_probe
 
 ROWS_PER_FARM = 100_000  # ~5.6 MiB of CSV per farm
 SMALL_FARMS, LARGE_FARMS = 4, 16
-BATCH_BYTES = 4 * 2**20  # every farm folder is a batch of its own
 # Beyond the readings it returns, ingestion's peak may grow with the dataset by at most
 # this share of the added CSV bytes (allocator noise). Holding every file's text and
-# strings at once, as ingestion did before batching, grows it by several times the CSV.
+# strings at once grows it by several times the CSV.
 GROWTH_OF_ADDED_CSV = 0.4
 
 
@@ -57,7 +56,7 @@ def probe(root: Path, farms: int) -> tuple[int, int]:
     """Ingest `farms` farm folders in a fresh interpreter: (CSV bytes, overhead bytes),
     the overhead being peak RSS growth beyond the readings' in-memory size."""
     csv_bytes = write_farms(root, farms, ROWS_PER_FARM)
-    report = run_memory_probe("tests.test_ingest_memory", str(root), str(BATCH_BYTES))
+    report = run_memory_probe("tests.test_ingest_memory", str(root))
     acc = report["accounting"]
     assert acc["rows_read"] == acc["rows_accepted"] == farms * ROWS_PER_FARM
     assert acc["readings_nulled"] == farms * len(range(0, ROWS_PER_FARM, 997))
@@ -78,13 +77,12 @@ def test_memory_is_bounded_by_a_batch_not_the_dataset(tmp_path: Path, record_pro
     assert large - small < GROWTH_OF_ADDED_CSV * added, summary
 
 
-def main(root: str, batch_bytes: int) -> None:
+def main(root: str) -> None:
     import pandas as pd  # noqa: F401  (every import before the baseline is taken)
 
-    from yieldflow import ingest, sensor_batches
+    from yieldflow import ingest
     from yieldflow.storage import LocalSource
 
-    sensor_batches.BATCH_BYTES = batch_bytes
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     result = ingest.ingest_dataset(LocalSource(root), now=NOW)
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
@@ -98,4 +96,4 @@ def main(root: str, batch_bytes: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    main(sys.argv[1])

@@ -1,16 +1,19 @@
 """Ingestion: read a dataset root (docs/data-contract.md) into clean tables plus a report.
 
 Only the DataSource protocol is used (list_files, read_bytes), so a local folder and an S3
-prefix behave the same. This module sorts the files by role (yieldflow.contract's layout)
-and reads farms.csv and harvests.csv; the sensor files, nearly all of the data, are checked
-in batches by yieldflow.sensor_batches. A file that cannot be parsed is reported and
-skipped, a bad row or value goes to the quarantine table with its reason, and the
-accounting identity rows_read = rows_accepted + rows_quarantined + duplicate_rows_dropped
-is checked on every run, so nothing is dropped silently.
+prefix behave the same. This module sorts the files by role (yieldflow.contract's layout),
+checks each file (yieldflow.ingest_read) and reads farms.csv and harvests.csv; the sensor
+files, nearly all of the data, are checked by one DuckDB run (yieldflow.sensor_query),
+which reads local files where they are and objects from S3 once downloaded to a temporary
+folder. A file that cannot be parsed is reported and skipped, a bad row or value goes to
+the quarantine table with its reason, and the accounting identity rows_read =
+rows_accepted + rows_quarantined + duplicate_rows_dropped is checked on every run, so
+nothing is dropped silently.
 """
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -24,13 +27,14 @@ from yieldflow.contract import (
     HARVEST_COLUMNS,
     HARVESTS_FILE,
     PLANNED_SEASONS_FILE,
+    REQUIRED_SENSOR_COLUMNS,
     SENSOR_SUFFIXES,
     SENSORS_DIR,
 )
-from yieldflow.ingest_parse import FileParseError, check_columns, read_table
-from yieldflow.ingest_run import Findings, IngestionAccounting, IngestionError, bad_records
-from yieldflow.sensor_batches import SensorFiles, load_readings
-from yieldflow.storage import DataSource
+from yieldflow.ingest_read import FileParseError, SourceFile, check_columns, open_file
+from yieldflow.ingest_run import Findings, IngestionAccounting, IngestionError
+from yieldflow.sensor_query import SENSOR_COLUMNS_KNOWN, check_sensor_files
+from yieldflow.storage import DataSource, read_files
 
 __all__ = [
     "IngestionAccounting",
@@ -93,14 +97,19 @@ def ingest_dataset(source: DataSource, now: pd.Timestamp | None = None) -> Inges
     run.accounting.files_ignored = len(layout.ignored)
     if layout.harvests is None:
         raise IngestionError(f"{HARVESTS_FILE}: not found in {source.uri} (labels are required)")
-    sensor_files = SensorFiles(source, layout.sensors)  # from S3: downloads start now
+    # From S3 the first downloads start now, while farms.csv and harvests.csv are read.
+    contents = read_files(source, [key for key, _ in layout.sensors])
     try:
         farms = _load_farms(source, layout.farms, run)
         timezones = _timezones(farms)
         harvests = _load_harvests(source, layout.harvests, farms, run)
-        readings = load_readings(sensor_files, timezones, now, run)
+        with tempfile.TemporaryDirectory(prefix="yieldflow-ingest-") as downloads:
+            opened = _open_sensors(source, layout.sensors, contents, Path(downloads), run)
+            readings = _check_sensors(opened, timezones, now, run)
     finally:
-        sensor_files.close()
+        close = getattr(contents, "close", None)
+        if close is not None:
+            close()
     farms = _complete_farms(farms, readings, harvests, run)
     quarantine = pd.concat(run.found, ignore_index=True)
     quarantine = quarantine.sort_values(["file", "line"], kind="stable").reset_index(drop=True)
@@ -178,13 +187,86 @@ def _load_harvests(
 
 
 def _load_table(source, key, required, known, run: Findings) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """farms.csv / harvests.csv: a run cannot go on without them, so failure is fatal."""
+    """farms.csv / harvests.csv: a run cannot go on without them, so failure is fatal.
+    Returns the records as text (with `_line`, `_file`) and the malformed ones' entries."""
     try:
-        table, piece = read_table(source, key)
-        run.note_extra(key, check_columns(piece.names, required, known))
+        try:
+            data: bytes | OSError = source.read_bytes(key)
+        except OSError as exc:
+            data = exc
+        checked = open_file(key, data)
+        run.note_extra(key, check_columns(checked.names, required, known))
     except FileParseError as exc:
         raise IngestionError(f"{key}: {exc}") from None
-    return table.assign(_file=key), bad_records([piece])
+    good = [(line, fields) for line, fields, _ in checked.rows if len(fields) == checked.width]
+    table = pd.DataFrame([fields for _, fields in good], columns=checked.names, dtype=str)
+    table = table.assign(_line=pd.Series([line for line, _ in good], dtype="int64"), _file=key)
+    bad = [(line, text) for line, fields, text in checked.rows if len(fields) != checked.width]
+    malformed = v.entries(
+        key,
+        [line for line, _ in bad],
+        "",
+        [text for _, text in bad],
+        f"wrong number of fields (header has {checked.width})",
+        "row",
+    )
+    return table, malformed
+
+
+def _open_sensors(source, sensors, contents, downloads: Path, run: Findings):
+    """Each sensor file checked, in listing order: (file, folder) for those that can be
+    read, the others reported. DuckDB reads a local file where it is, an object from S3
+    once written to `downloads`."""
+    local_path = getattr(source, "local_path", None)
+    opened: list[tuple[SourceFile, str]] = []
+    for number, (key, folder) in enumerate(sensors):
+        data = next(contents)[1]
+        if local_path is not None:
+            path = local_path(key)
+        elif isinstance(data, bytes):
+            target = downloads / f"{number}{PurePosixPath(key).suffix}"
+            target.write_bytes(data)
+            path = str(target)
+        else:
+            path = ""
+        try:
+            checked = open_file(key, data, path)
+            check_columns(checked.names, REQUIRED_SENSOR_COLUMNS, SENSOR_COLUMNS_KNOWN)
+        except FileParseError as exc:
+            run.fail_file(key, str(exc))
+            continue
+        finally:
+            del data
+        opened.append((checked, folder))
+    return opened
+
+
+def _check_sensors(opened, timezones, now, run: Findings) -> pd.DataFrame:
+    acc = run.accounting
+    acc.files_read = len(opened)
+    if not opened:
+        raise IngestionError(
+            f"{SENSORS_DIR}/: no usable sensor file ({acc.files_failed} found under "
+            f"{SENSORS_DIR}/<farm_id>/, {acc.files_failed} failed{run.first_failure})"
+        )
+    checks = check_sensor_files(opened, timezones, now)
+    for fi, (checked, _) in enumerate(opened):
+        run.note_extra(checked.key, [c for c in checked.names if c not in SENSOR_COLUMNS_KNOWN])
+        if not checks.records[fi]:
+            run.file_entry(checked.key, "no data rows (header only)")
+    run.found.append(checks.found)
+    acc.rows_read = int(checks.records.sum())
+    acc.rows_accepted = len(checks.readings)
+    acc.rows_quarantined = checks.rows_quarantined
+    acc.duplicate_rows_dropped = checks.duplicate_rows_dropped
+    acc.readings_nulled = checks.readings_nulled
+    if checks.readings.empty:
+        top = pd.concat(run.found)["reason"].value_counts()
+        raise IngestionError(
+            f"{SENSORS_DIR}/: no sensor reading passed validation ({acc.rows_read} rows read; "
+            f"most common problem: {top.index[0] if len(top) else 'no data rows'})"
+        )
+    return checks.readings
 
 
 def _complete_farms(farms, readings, harvests, run: Findings) -> pd.DataFrame:

@@ -1,19 +1,12 @@
-"""What an ingestion run collects as it goes: the sensor row counts and the findings.
-
-The batches of sensor files (yieldflow.sensor_batches) each collect their own Findings,
-merged into the run's in batch order, so the counts, quarantine entries and notes do not
-depend on which thread checked which batch.
-"""
+"""What an ingestion run collects as it goes: the row counts and the findings."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from yieldflow import validation as v
-from yieldflow.ingest_parse import Piece
 
 
 class IngestionError(Exception):
@@ -61,8 +54,7 @@ class IngestionAccounting:
 
 @dataclass
 class Findings:
-    """What a run (or one batch of it) collects as it goes: quarantine entries, notes
-    and counts."""
+    """What a run collects as it goes: quarantine entries, notes and counts."""
 
     accounting: IngestionAccounting = field(default_factory=IngestionAccounting)
     found: list[pd.DataFrame] = field(default_factory=lambda: [v.empty_entries()])
@@ -77,33 +69,8 @@ class Findings:
         self.file_entry(key, reason)
         self.first_failure = self.first_failure or f"; first: {key}: {reason}"
 
-    def absorb(self, later: Findings) -> None:
-        """Add what a later part of the run (a batch) collected on its own."""
-        for name, count in asdict(later.accounting).items():
-            setattr(self.accounting, name, getattr(self.accounting, name) + count)
-        self.found += later.found
-        self.notes += later.notes
-        self.first_failure = self.first_failure or later.first_failure
-
     def note_extra(self, key: str, extra: list[str]) -> None:
         """Note the columns a file has beyond the contract's (they are ignored)."""
         if extra:  # an empty name (a trailing delimiter) would vanish from the note
             names = ", ".join(name or "(unnamed)" for name in extra)
             self.notes.append(f"{key}: extra column(s) ignored: {names}")
-
-
-def bad_records(pieces: list[Piece]) -> pd.DataFrame:
-    """Records with the wrong number of fields: the row, not the file, is at fault."""
-    found = [v.empty_entries()] + [
-        v.entries(
-            np.full(len(p.bad_text), p.key, dtype=object),
-            p.bad_lines,
-            "",
-            p.bad_text,
-            p.bad_reason,
-            "row",
-        )
-        for p in pieces
-        if p.bad_text
-    ]
-    return pd.concat(found, ignore_index=True)

@@ -41,9 +41,8 @@ class DataSource(Protocol):
         """Changes whenever any file is added, removed or rewritten (a cache key)."""
         ...
 
-    # Optional: `listed_size(key) -> int | None`, a listed file's bytes when they are known
-    # without reading it (sensor batches are sized from the total). Sources without it are
-    # read in full-size batches.
+    # Optional: `local_path(key) -> str`, where a reader that opens files itself (DuckDB)
+    # finds the file. Sources without it (S3) are downloaded to a temporary folder.
 
 
 class LocalSource:
@@ -63,11 +62,9 @@ class LocalSource:
     def read_bytes(self, key: str) -> bytes:
         return (self.root / safe_relative_key(key)).read_bytes()
 
-    def listed_size(self, key: str) -> int | None:
-        try:
-            return (self.root / safe_relative_key(key)).stat().st_size
-        except OSError:  # reading it will fail and say why
-            return None
+    def local_path(self, key: str) -> str:
+        """Where the file is, for readers that open it themselves (DuckDB)."""
+        return str(self.root / safe_relative_key(key))
 
     def fingerprint(self) -> str:
         from yieldflow.fingerprint import listing_fingerprint

@@ -1,9 +1,11 @@
-"""The contract's rules as vectorised checks on string tables (see docs/data-contract.md).
+"""The contract's rules (docs/data-contract.md): sensor checks as SQL, labels in pandas.
 
-Each check takes columns exactly as read (text: strings, or categoricals of the strings
-for sensor values, so raw values can be reported), returns the cleaned data and a
-quarantine table, and never loops over rows in Python: ingestion of a few hundred thousand
-readings must stay around a second.
+The sensor rules, nearly all of the work, are SQL generated from yieldflow.contract (its
+columns, ranges and sentinels) and run by DuckDB over the records that
+yieldflow.ingest_read hands it: `sensor_checks_sql` types and judges every record, and
+the duplicate rules work on what it keeps. farms.csv and harvests.csv, a few hundred rows,
+are checked in pandas below. Each rule says which column it judged, with the raw text, so
+every quarantine entry can name file, line, column, raw value and reason.
 
 Quarantine tables always have QUARANTINE_COLUMNS. `line` is the 1-based physical line in a
 CSV file (header = 1), the 1-based row number in a Parquet file, 0 for file-level entries.
@@ -12,12 +14,10 @@ CSV file (header = 1), the 1-based row number in a Parquet file, 0 for file-leve
 from __future__ import annotations
 
 import zoneinfo
-from typing import TYPE_CHECKING
 
+import duckdb
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from yieldflow.contract import (
     HARVEST_COLUMNS,
@@ -27,399 +27,249 @@ from yieldflow.contract import (
     YIELD_RANGE_T_HA,
 )
 
-if TYPE_CHECKING:
-    from yieldflow.ingest_parse import CellText
-
 QUARANTINE_COLUMNS: tuple[str, ...] = ("file", "line", "column", "raw_value", "reason", "scope")
 CONFLICT_REASON = "conflicting duplicate"
-# An explicit UTC designator or offset after a time of day: `Z`, `+02:00`, `-0530`, `+02`.
-_OFFSET_RE = r"[T ]\d.*(?:[Zz]|[+-]\d{2}(?::?\d{2})?)$"
 _ISO_DATE_RE = r"\d{4}-\d{2}-\d{2}"
-_MIN_TIMESTAMP = pd.Timestamp("1678-01-01", tz="UTC")  # datetime64[ns] cannot go lower
 _TRUE = ("true", "1", "yes", "y", "t")
 _FALSE = ("false", "0", "no", "n", "f")
+# What Python's str.strip() removes from a cell, as a DuckDB trim() character set.
+SPACE = "' \t\n\r\x0b\x0c'"
+# Timestamps: the common shapes are read by strptime; anything else must look like ISO 8601
+# (what pandas' ISO8601 parser takes: optional seconds and fraction, `Z` or an offset)
+# before DuckDB's cast, which would also take `24:00`, zone names or `infinity`.
+_ISO = (
+    r"\d{4}-\d{1,2}-\d{1,2}([T ]([01]\d|2[0-3]):[0-5]\d(:[0-5]\d(\.\d{1,9})?)?"
+    r"(Z|[+-]\d{2}(:?\d{2})?)?)?"
+)
+_OFFSET = r"[T ]\d.*(Z|z|[+-]\d{2}(:?\d{2})?)$"
+_NO_SECONDS = r"([T ]\d\d:\d\d)(Z|[+-]\d{2}(:?\d{2})?)?$"
+# A DST change shifts wall time by 30 min to 2 h: a local time is ambiguous when another
+# instant that far away shows the same wall time. Only times on a day near an offset
+# change (zone_days_sql) are placed and checked by ICU row by row.
+_DST_SHIFTS = ("30 MINUTE", "1 HOUR", "2 HOUR")
+_SENTINELS = "(" + ", ".join(repr(float(s)) for s in LOGGER_SENTINELS) + ")"
 
 
-def entries(file, line, column, raw, reason, scope: str) -> pd.DataFrame:
+def sql_text(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def out_of_range_reason(low: float, high: float) -> str:
+    return f"out of range [{low:g}, {high:g}]"
+
+
+def _in_zone(expression: str, zones: list[str], zone: str = "zi") -> str:
+    """timezone(zone, expression), the zone given by its index in `zones` and each a
+    constant (ICU is ~10x slower when the zone varies per row): the instant of a local
+    wall time, or the wall time of an instant."""
+    zones = zones or ["UTC"]  # no zone: no local row, but the expression keeps its type
+    cases = " ".join(
+        f"WHEN {i} THEN timezone({sql_text(z)}, {expression})" for i, z in enumerate(zones)
+    )
+    return f"CASE {zone} {cases} END"
+
+
+def zone_days_sql(zones: list[str], first: str, last: str) -> str:
+    """One row: per zone i, `z{i}`, the list over local days from `first` to `last` of
+    wall time minus UTC (microseconds) at noon, NULL on a day whose shift differs at noon
+    the day before or after (an offset change near it: a wall time may be missing or
+    twice). A local time on a day with a shift is placed by a list lookup; any other by
+    ICU row by row (here one ICU call per zone and day, against several per row)."""
+    noon = "(day + INTERVAL 12 HOUR)"
+    lists = ", ".join(
+        f"list(CASE WHEN steady THEN shift END ORDER BY day) FILTER (WHERE zi = {i}) AS z{i}"
+        for i in range(max(len(zones), 1))
+    )
+    return f"""
+SELECT {lists} FROM (
+  SELECT zi, day, shift, coalesce(lag(shift) OVER w = lead(shift) OVER w, false) AS steady
+  FROM (
+    SELECT zi, day, epoch_us({noon}) - epoch_us({_in_zone(noon, zones)}) AS shift
+    FROM range({len(zones)}) z(zi) CROSS JOIN (
+      SELECT range::DATE AS day FROM range(DATE '{first}', DATE '{last}', INTERVAL 1 DAY)))
+  WINDOW w AS (PARTITION BY zi ORDER BY day))"""
+
+
+def sensor_checks_sql(now: pd.Timestamp, zones: list[str], first: str) -> str:
+    """One SELECT over `cells` (one row per record: fi, fo, line, bad, text, folder, zone
+    index zi, width and each contract column's raw text, NULL where the file lacks it)
+    and `zone_days` (zone_days_sql, from day `first`) giving per record: `ok` (kept as a
+    reading), the UTC timestamp, each value cleaned (NULL when bad) and `found`, a list
+    of (column, raw, reason): the row's own entry when it leaves whole, else its bad
+    values (NULL when there is nothing to report).
+
+    Row rules, the first broken one wins: wrong number of fields, missing farm_id, farm_id
+    not its folder, missing timestamp, local time a DST change makes ambiguous or
+    impossible, unparseable, before 1678 (pandas' datetime64[ns] cannot hold it), in the
+    future. Value rules: empty, NaN, logger sentinel, not a number, out of range. Cells
+    are compared as read and stripped only where that matters (casts ignore spaces), so
+    the common clean cell costs a cast and a comparison.
+    """
+    values = SENSOR_VALUE_COLUMNS
+    shifts = (
+        " ".join(f"WHEN {i} THEN z.z{i}[l.day]" for i in range(len(zones))) or "WHEN 0 THEN NULL"
+    )
+    text = f"trim(timestamp, {SPACE})"
+    stamp = f"""CASE
+        WHEN timestamp LIKE '____-__-__T__:__:__Z'
+          THEN try_strptime(timestamp, '%Y-%m-%dT%H:%M:%SZ')
+        WHEN timestamp LIKE '____-__-__T__:__:__'
+          THEN try_strptime(timestamp, '%Y-%m-%dT%H:%M:%S')
+        WHEN regexp_full_match({text}, '{_ISO}')
+          THEN TRY_CAST(regexp_replace({text}, '{_NO_SECONDS}', '\\1:00\\2')
+                        AS TIMESTAMPTZ)::TIMESTAMP
+      END"""
+    naive = f"""CASE
+        WHEN timestamp LIKE '____-__-__T__:__:__Z' THEN false
+        WHEN timestamp LIKE '____-__-__T__:__:__' THEN true
+        ELSE NOT regexp_matches({text}, '{_OFFSET}')
+      END"""
+    numbers = "".join(
+        f", CASE WHEN NOT contains({c}, '_') THEN TRY_CAST({c} AS DOUBLE) END AS {c}_num"
+        for c in values
+    )
+
+    ambiguous = " OR ".join(
+        f"{_in_zone(f'instant {sign} INTERVAL {shift}', zones)} = stamp"
+        for shift in _DST_SHIFTS
+        for sign in "+-"
+    )
+    reasons = []
+    for c in values:
+        low, high = SENSOR_RANGES[c]
+        reasons.append(
+            f"""CASE WHEN {c} IS NULL THEN NULL
+          WHEN {c}_num IS NOT NULL AND NOT isnan({c}_num) THEN CASE
+            WHEN {c}_num IN {_SENTINELS} THEN 'logger sentinel'
+            WHEN NOT ({c}_num BETWEEN {low!r} AND {high!r})
+              THEN {sql_text(out_of_range_reason(low, high))} END
+          WHEN trim({c}, {SPACE}) = '' THEN 'empty'
+          WHEN lower(trim({c}, {SPACE})) = 'nan' THEN 'NaN'
+          ELSE 'not a number'
+        END AS {c}_why"""
+        )
+    farm = f"trim(farm_id, {SPACE})"
+    row_rules = f"""CASE
+        WHEN bad THEN ['', text, 'wrong number of fields (header has ' || width || ')']
+        WHEN farm_id <> folder AND {farm} = '' THEN ['farm_id', farm_id, 'missing farm_id']
+        WHEN farm_id <> folder AND {farm} <> folder
+          THEN ['farm_id', farm_id, 'farm_id does not match its folder']
+        WHEN stamp IS NULL AND {text} = '' THEN ['timestamp', timestamp, 'missing timestamp']
+        WHEN unplaceable THEN ['timestamp', timestamp, 'ambiguous or nonexistent local time']
+        WHEN utc IS NULL THEN ['timestamp', timestamp, 'unparseable timestamp']
+        WHEN utc < TIMESTAMP '1678-01-01' THEN ['timestamp', timestamp, 'timestamp before 1678']
+        WHEN utc > TIMESTAMP '{now.tz_convert(None).isoformat()}'
+          THEN ['timestamp', timestamp, 'timestamp in the future']
+      END"""
+    problems = " OR ".join(f"{c}_why IS NOT NULL" for c in values)
+    found_values = ", ".join(f"[{sql_text(c)}, {c}, {c}_why]" for c in values)
+    cleaned = ", ".join(f"CASE WHEN {c}_why IS NULL THEN {c}_num END AS {c}" for c in values)
+    return f"""
+WITH numbers AS (
+  SELECT *, {stamp} AS stamp, {naive} AS naive{numbers} FROM cells),
+local AS (
+  SELECT *, CASE WHEN local THEN CAST(stamp AS DATE) - DATE '{first}' + 1 END AS day
+  FROM (SELECT *, naive AND zi IS NOT NULL AND stamp IS NOT NULL AS local FROM numbers)),
+placed AS (
+  SELECT *, CASE WHEN local AND shift IS NULL THEN {_in_zone("stamp", zones)} END AS instant
+  FROM (
+    SELECT l.*, CASE WHEN l.day >= 1 THEN CASE l.zi {shifts} END END AS shift
+    FROM local l CROSS JOIN zone_days z)),
+stamped AS (
+  SELECT *,
+    CASE WHEN NOT local THEN stamp WHEN shift IS NOT NULL
+      THEN make_timestamp(epoch_us(stamp) - shift) ELSE make_timestamp(epoch_us(instant)) END
+      AS utc,
+    local AND shift IS NULL AND ({_in_zone("instant", zones)} <> stamp OR {ambiguous})
+      AS unplaceable
+  FROM placed),
+judged AS (SELECT *, {row_rules} AS row_found, {", ".join(reasons)} FROM stamped)
+SELECT fi, fo, line, row_found IS NULL AS ok,
+  CASE WHEN row_found IS NULL THEN utc END AS ts,
+  {cleaned},
+  CASE WHEN row_found IS NOT NULL THEN [row_found]
+       WHEN {problems} THEN list_filter([{found_values}], x -> x[3] IS NOT NULL)
+  END AS found
+FROM judged"""
+
+
+def conflicts_sql() -> str:
+    """Over `kept` (fi, line, fo, ts and the cleaned values of the records kept so far),
+    for each record whose farm (fo) and instant another shares: `conflict`, whether the
+    copies of a key differ in any value (missing equals missing, -0.0 equals 0.0), and
+    `copy`, its place among its key's copies by file and line; `pos`, its row in `kept`.
+    Conflicting copies all leave; of exact ones the first is kept."""
+    values = ", ".join(f"{c} + 0.0" for c in SENSOR_VALUE_COLUMNS)
+    return f"""
+SELECT pos, fi, line, count(DISTINCT [{values}]) OVER key > 1 AS conflict,
+  row_number() OVER (key ORDER BY fi, line) AS copy
+FROM (SELECT row_number() OVER () - 1 AS pos, * FROM kept)
+SEMI JOIN (SELECT fo, ts FROM kept GROUP BY fo, ts HAVING count(*) > 1) USING (fo, ts)
+WINDOW key AS (PARTITION BY fo, ts)"""
+
+
+def entries(file, line, column, raw, reason, scope) -> pd.DataFrame:
     """Quarantine rows from scalars or aligned arrays (one entry per element)."""
-    if len(line) == 0:  # most calls find nothing (a clean batch): no constructor then
-        return empty_entries()
-    return _entry_table(file, line, column, raw, reason, scope)
-
-
-def _entry_table(file, line, column, raw, reason, scope: str) -> pd.DataFrame:
-    # One constructor, in QUARANTINE_COLUMNS order: each pandas step apart costs ~1 ms,
-    # and every batch makes several of these tables.
-    values = (file, line, column, raw, reason, scope)
-    frame = pd.DataFrame(dict(zip(QUARANTINE_COLUMNS, values, strict=True)))
-    frame["line"] = frame["line"].astype("int64")
-    frame["raw_value"] = frame["raw_value"].fillna("").astype(str)
+    n = len(line)
+    frame = pd.DataFrame(
+        {
+            "file": np.broadcast_to(np.asarray(file, dtype=object), (n,)).copy(),
+            "line": np.asarray(line, dtype="int64"),
+            "column": np.broadcast_to(np.asarray(column, dtype=object), (n,)).copy(),
+            "raw_value": pd.Series(raw, dtype=object, index=range(n)).fillna("").astype(str)
+            if n
+            else pd.Series([], dtype=str),
+            "reason": np.broadcast_to(np.asarray(reason, dtype=object), (n,)).copy(),
+            "scope": pd.Series([scope] * n, dtype=str),
+        }
+    )
     return frame
 
 
-_EMPTY_ENTRIES = _entry_table([], [], [], [], [], "value")
-
-
 def empty_entries() -> pd.DataFrame:
-    """A quarantine table without rows: a new frame whose empty columns are shared."""
-    return _EMPTY_ENTRIES.copy(deep=False)
+    return entries([], [], [], [], [], "value")
 
 
-def _first_failure(raw: pd.DataFrame, rules: list[tuple[pd.Series, str, str]], scope: str):
-    """Apply (mask, column, reason) rules in priority order: one entry per failing row.
-
-    Returns the boolean mask of failing rows and their quarantine entries.
-    """
-    masks = [m.fillna(False).to_numpy(bool) for m, _, _ in rules]
-    failed = np.logical_or.reduce(masks) if masks else np.zeros(len(raw), bool)
-    rows = np.flatnonzero(failed)
-    # The first rule each failing row breaks, worked out on those rows only: np.select
-    # over every row would build one full-length string array per rule.
-    first = np.full(rows.size, len(rules))
-    for i in reversed(range(len(rules))):
-        first[masks[i][rows]] = i
-    column = np.asarray([c for _, c, _ in rules] + [""])[first]
-    reason = np.asarray([r for _, _, r in rules] + [""])[first]
-    raw_value = np.empty(len(column), dtype=object)
-    for name in set(column):  # one pass per offending column, not per row
-        hit = column == name
-        raw_value[hit] = raw[name].iloc[rows[hit]].to_numpy(object)
-    found = entries(
-        raw["_file"].iloc[rows].to_numpy(),
-        raw["_line"].iloc[rows].to_numpy(),
-        column,
-        raw_value,
-        reason,
-        scope,
-    )
-    return pd.Series(failed, index=raw.index, copy=False), found
-
-
-def to_float(text: pd.Series) -> pd.Series:
-    """Numbers from stripped text; NaN where empty or not a number.
-
-    Arrow's cast is ~20x faster than pd.to_numeric but refuses a whole column for one bad
-    cell; only then does the slower, forgiving parser run.
-    """
-    cells = pa.array(text, type=pa.string(), from_pandas=True)
-    cells = pc.if_else(pc.equal(cells, ""), pa.scalar(None, pa.string()), cells)
+def _query(sql: str, **tables: pd.DataFrame) -> pd.DataFrame:
+    """One query over small pandas tables (farms.csv, harvests.csv) in a private DuckDB."""
+    con = duckdb.connect()
     try:
-        values = pc.cast(cells, pa.float64()).to_numpy(zero_copy_only=False)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return pd.to_numeric(text, errors="coerce").astype("float64")
-    return pd.Series(values, index=text.index, dtype="float64", copy=False)
+        for name, table in tables.items():
+            con.register(name, table)
+        return con.execute(sql).df()
+    finally:
+        con.close()
 
 
-def parse_timestamps(
-    raw: pd.DataFrame, timezones: dict[str, str], now: pd.Timestamp
-) -> tuple[pd.DataFrame, np.ndarray, pd.DataFrame]:
-    """Check farm_id and timestamp of every row; bad rows leave whole (scope "row").
-
-    `raw` has the sensor columns as text plus `_file`, `_line` and `_folder`. Naive
-    timestamps are read in the farm's timezone from `timezones` (else UTC); local times that
-    a DST change makes ambiguous or impossible cannot be placed, so those rows leave too.
-    Returns every row (farm_id stripped, timestamp as datetime64[ns, UTC]), the mask of the
-    rows that fail, and their quarantine entries. The failing rows are dropped by the caller
-    once the values are numbers: filtering the strings here would copy every column.
-    """
-    farm = raw["farm_id"].str.strip()
-    stamps, naive, blank = _utc_stamps(raw["timestamp"])
-    folder = raw["_folder"].astype("category")  # no copy when ingestion made it one
-    local = naive & stamps.notna().to_numpy()
-    stamps, unplaceable = _place_local_times(stamps, folder, local, timezones)
-    # Codes, not strings: a farm_id that names no folder gets -1, so it cannot match.
-    codes, uniques = pd.factorize(farm)  # Arrow's hashing: no Python string per row
-    farm_code = np.append(folder.cat.categories.get_indexer(uniques), -1)[codes]
-    rules = [
-        (farm == "", "farm_id", "missing farm_id"),
-        (
-            pd.Series(farm_code != folder.cat.codes.to_numpy(), index=raw.index, copy=False),
-            "farm_id",
-            "farm_id does not match its folder",
-        ),
-        (pd.Series(blank, index=raw.index, copy=False), "timestamp", "missing timestamp"),
-        (
-            pd.Series(unplaceable, index=raw.index, copy=False),
-            "timestamp",
-            "ambiguous or nonexistent local time",
-        ),
-        (stamps.isna(), "timestamp", "unparseable timestamp"),
-        (stamps < _MIN_TIMESTAMP, "timestamp", "timestamp before 1678"),
-        (stamps > now, "timestamp", "timestamp in the future"),
-    ]
-    failed, found = _first_failure(raw, rules, "row")
-    # Failing stamps become NaT: one before 1678 does not fit datetime64[ns] at all.
-    kept = stamps.mask(failed).astype("datetime64[ns, UTC]")
-    checked = raw.assign(farm_id=farm, timestamp=kept)
-    return checked, failed.to_numpy(), found
-
-
-def _utc_stamps(raw: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
-    """Stamps as written, read as UTC instants (NaT where unreadable); which were naive
-    (no offset: local time to place, or UTC) and which were blank."""
-    strict = _strict_stamps(raw)  # a strict stamp has no space around it to strip
-    if strict is not None:
-        return *strict, np.zeros(len(raw), dtype=bool)
-    text = raw.str.strip()
-    stamps = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
-    naive = ~text.str.contains(_OFFSET_RE, regex=True).fillna(False)
-    return stamps, naive.to_numpy(bool), text.eq("").fillna(False).to_numpy(bool)
-
-
-def _strict_stamps(text: pd.Series) -> tuple[pd.Series, np.ndarray] | None:
-    """The common case, every stamp `YYYY-MM-DDThh:mm:ss` with or without a final `Z`,
-    read by Arrow's ISO 8601 parser: the same instants as pandas' parser, several times
-    faster (its pattern check for an offset alone costs more). None for anything else,
-    including a stamp that is not a real date or time, one outside datetime64[ns], and
-    one with spaces around it (Arrow's parser takes none)."""
-    if getattr(text.dtype, "storage", None) != "pyarrow" or text.hasnans:
-        return None
-    strings = pa.array(text.array)
-    length = pc.binary_length(strings)
-    shortest, longest = pc.min_max(length).values()
-    if not (19 <= (shortest.as_py() or 0) <= (longest.as_py() or 0) <= 20):
-        return None
-    naive = pc.equal(length, 19)
-    if not pc.all(pc.or_(naive, pc.ends_with(strings, "Z"))).as_py():
-        return None
-    if longest.as_py() == 20:
-        strings = pc.utf8_slice_codeunits(strings, 0, 19)
-    try:  # seconds first: a year outside datetime64[ns] fails the second cast
-        seconds = pc.cast(strings, pa.timestamp("s"))
-        instants = pc.cast(seconds, pa.timestamp("ns")).to_numpy()
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None
-    stamps = pd.Series(instants, index=text.index, copy=False).dt.tz_localize("UTC")
-    return stamps, naive.to_numpy(zero_copy_only=False)
-
-
-def _place_local_times(
-    stamps: pd.Series, folder: pd.Series, local: np.ndarray, timezones: dict[str, str]
-) -> tuple[pd.Series, np.ndarray]:
-    """Read the `local` (naive, parsed) stamps of each timezone farm as that zone's wall time.
-
-    One conversion per distinct zone, not per farm, written positionally into one array:
-    a loop over farms with masked Series assignment grows with farms × rows. Returns the
-    UTC stamps and the rows a DST change makes ambiguous or impossible (now NaT).
-    """
-    unplaceable = np.zeros(len(stamps), dtype=bool)
-    zone_names = folder.cat.categories.map(timezones)  # NaN: a folder with no timezone
-    codes, zones = pd.factorize(zone_names)
-    if len(zones) == 0:
-        return stamps, unplaceable
-    # One extra slot maps a missing folder (code -1) to "no zone".
-    row_zone = np.append(codes, -1)[folder.cat.codes.to_numpy()]
-    utc = stamps.dt.tz_convert(None).to_numpy().copy()
-    for code, zone in enumerate(zones):
-        rows = np.flatnonzero(local & (row_zone == code))
-        if rows.size:
-            wall = pd.DatetimeIndex(utc[rows])
-            moved = wall.tz_localize(zone, ambiguous="NaT", nonexistent="NaT").tz_convert(None)
-            utc[rows] = moved.to_numpy()
-            unplaceable[rows] = np.isnat(utc[rows])
-    return pd.Series(utc, index=stamps.index, copy=False).dt.tz_localize("UTC"), unplaceable
-
-
-def clean_values(
-    rows: pd.DataFrame, keep: np.ndarray | None = None, text: CellText | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Turn each sensor value into a float; a bad single value becomes NaN (scope "value").
-
-    An optional column absent from a file arrives as NaN and is simply missing: no event.
-    A cell that exists but is empty, `NaN`, a logger sentinel, not a number or outside the
-    physical range (inclusive) is nulled and recorded with its raw text, so nothing is
-    lost silently. Returns `rows` with float64 value columns, and the entries of the rows
-    in `keep` (default: all; a row that leaves whole has its own entry instead).
-
-    A column has a few thousand distinct cells however many rows it has, so each distinct
-    text is parsed and judged once (a categorical column, as ingestion reads them, already
-    has its distinct cells; a string column is factorized first). Value columns already
-    read as floats come with their `text` (ingest_parse.parse_numeric): a number that is
-    finite, in range and no sentinel is clean as read, and only the other cells' text is
-    looked up and judged, as text, by the same rules.
-    """
-    cleaned = rows.copy(deep=False)  # every value column is replaced below
-    # Entries are gathered as positions and made into one table at the end: a table per
-    # (column, reason) costs more than the checks once files are read in batches.
-    hits, columns, reasons, raw_values = [], [], [], []
-    for column in SENSOR_VALUE_COLUMNS:
-        if column not in rows:
-            cleaned[column] = np.full(len(rows), np.nan)
-            continue
-        if text is not None and text.has(column) and rows[column].dtype == np.float64:
-            at, codes, cells, numbers = _suspect_cells(rows[column], column, text)
-        else:
-            at, (codes, cells) = None, _distinct_cells(rows[column])
-        judged, problem, labels = _judged_cells(cells, *SENSOR_RANGES[column])
-        # One extra slot for code -1: a row whose file lacks the column (missing, no event).
-        row_problem = np.append(problem, -1)[codes]
-        kept = keep if keep is None or at is None else keep[at]
-        for index, reason in enumerate(labels):
-            hit = np.flatnonzero(
-                row_problem == index if kept is None else (row_problem == index) & kept
-            )
-            if hit.size:
-                hits.append(hit if at is None else at[hit])
-                columns.append(np.full(hit.size, column, dtype=object))
-                reasons.append(np.full(hit.size, reason, dtype=object))
-                raw_values.append(cells[codes[hit]])
-        if at is None:
-            cleaned[column] = np.append(judged, np.nan)[codes]
-        else:
-            numbers[at] = np.append(judged, np.nan)[codes]
-            cleaned[column] = numbers
-    found = [empty_entries()]
-    if hits:
-        where = np.concatenate(hits)
-        found.append(
-            entries(
-                rows["_file"].iloc[where].to_numpy(),
-                rows["_line"].to_numpy()[where],
-                np.concatenate(columns),
-                np.concatenate(raw_values),
-                np.concatenate(reasons),
-                "value",
-            )
-        )
-    return cleaned, pd.concat(found, ignore_index=True)
-
-
-def _suspect_cells(
-    values: pd.Series, column: str, text: CellText
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A float column's cells that are not plainly clean (not finite, out of range or a
-    sentinel): their rows, per row the code of its text (-1: no cell), the distinct texts,
-    and a writable copy of the numbers."""
-    numbers = values.to_numpy(dtype=np.float64, copy=True)
-    at = np.flatnonzero(~_within(numbers, *SENSOR_RANGES[column]) | _sentinels(numbers))
-    # None (code -1): the row's file has no such column, so it is missing, not an event.
-    codes, cells = pd.factorize(np.asarray(text.cells(column, at), dtype=object))
-    return at, codes.astype(np.intp, copy=False), np.asarray(cells, dtype=object), numbers
-
-
-def _sentinels(values: np.ndarray) -> np.ndarray:
-    """Which values are a logger's "no reading" code (np.isin would hash every value)."""
-    return np.logical_or.reduce([values == s for s in LOGGER_SENTINELS])
-
-
-def _within(values: np.ndarray, low: float, high: float) -> np.ndarray:
-    """Which values lie in the physical range, ends included (NaN never does)."""
-    with np.errstate(invalid="ignore"):
-        return (values >= low) & (values <= high)
-
-
-def _distinct_cells(raw: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Per row the code of its cell's text (-1: no cell), and the distinct texts."""
-    if isinstance(raw.dtype, pd.CategoricalDtype):
-        codes, cells = raw.cat.codes.to_numpy(), raw.cat.categories
-    else:
-        codes, cells = pd.factorize(raw)  # Arrow's hashing for Arrow strings
-    return codes.astype(np.intp, copy=False), np.asarray(cells, dtype=object)
-
-
-def _judged_cells(
-    cells: np.ndarray, low: float, high: float
-) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Each distinct cell text as a clean float (NaN when bad) and its problem: an index
-    into the returned reasons, in the order entries list them, or -1 when it is fine."""
-    text = pd.Series(cells, dtype=str).str.strip()
-    values = to_float(text).to_numpy()
-    empty = text.eq("").to_numpy(bool)
-    unparsed = ~empty & np.isnan(values)
-    # Every spelling of "nan" parses to NaN, so only unparsed cells can be "NaN" text.
-    nan_text = unparsed & text.str.lower().eq("nan").to_numpy(bool)
-    sentinel = _sentinels(values)
-    outside = ~np.isnan(values) & ~sentinel & ~_within(values, low, high)
-    problems = [
-        (empty, "empty"),
-        (nan_text, "NaN"),
-        (sentinel, "logger sentinel"),
-        (unparsed & ~nan_text, "not a number"),
-        (outside, f"out of range [{low:g}, {high:g}]"),
-    ]
-    problem = np.full(len(cells), -1)
-    for index, (mask, _) in enumerate(problems):  # the masks are disjoint
-        problem[mask] = index
-    return np.where(sentinel | outside, np.nan, values), problem, [r for _, r in problems]
-
-
-def deduplicate(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """Keep one copy of exact duplicates; quarantine every copy of conflicting ones.
-
-    Exports overlap (a month re-exported), so identical (farm_id, timestamp, values) rows
-    are expected and harmless; two different readings for one instant cannot both be true
-    and we cannot tell which is, so all copies leave. Returns kept rows, entries, and the
-    number of exact copies dropped.
-    """
-    key = ["farm_id", "timestamp"]
-    # Only a repeated key can conflict (re-exports: a few percent of rows), so the costly
-    # per-key comparison of values runs on those rows alone.
-    repeated = repeated_keys(*key_order(rows))
-    twins = rows.iloc[repeated]
-    values = twins[list(SENSOR_VALUE_COLUMNS)].fillna(np.inf) + 0.0  # NaN == NaN, -0.0 == 0.0
-    digest = pd.util.hash_pandas_object(values, index=False)
-    differs = digest.groupby([twins["farm_id"], twins["timestamp"]], sort=False).transform(
-        "nunique"
+def _texts(columns, raw: str = "{c}_raw") -> str:
+    """Each column as read (NULL: the file lacks it, read as empty) and stripped."""
+    return ", ".join(
+        f"coalesce({c}, '') AS {raw.format(c=c)}, trim(coalesce({c}, ''), {SPACE}) AS {c}"
+        for c in columns
     )
-    conflicting = differs.to_numpy() > 1
-    bad = rows.iloc[repeated[conflicting]]
-    found = entries(
-        bad["_file"].to_numpy(),
-        bad["_line"].to_numpy(),
-        "timestamp",
-        bad["_raw_timestamp"].to_numpy(),
-        CONFLICT_REASON,
-        "row",
+
+
+def _number(column: str) -> str:
+    return f"CASE WHEN NOT contains({column}, '_') THEN TRY_CAST({column} AS DOUBLE) END"
+
+
+def _found(checked: pd.DataFrame, file: str, scope: str) -> pd.DataFrame:
+    """Quarantine entries from `found`, per line a list of [column, raw, reason] lists."""
+    rows = [
+        (file, line, *entry)
+        for line, found in zip(checked["_line"], checked["found"], strict=True)
+        if isinstance(found, list | np.ndarray)
+        for entry in found
+    ]
+    return entries(*(zip(*rows, strict=True) if rows else ([],) * 5), scope)
+
+
+def _table(raw: pd.DataFrame, columns) -> pd.DataFrame:
+    """The columns as text, missing cells (or a column the file lacks) empty."""
+    return pd.DataFrame(
+        {c: raw[c].fillna("").astype(str) for c in columns} | {"_line": raw["_line"]}
     )
-    # Conflicts leave whole per key, so the copies to drop are among the other repeats.
-    copies = twins[~conflicting].duplicated(subset=key, keep="first").to_numpy()
-    drop = np.concatenate([repeated[conflicting], repeated[~conflicting][copies]])
-    if drop.size == 0:
-        return rows, found, 0  # no copy of every row when clean
-    keep = np.ones(len(rows), dtype=bool)
-    keep[drop] = False
-    return rows[keep], found, int(copies.sum())
-
-
-def key_order(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The stable order of rows by (farm_id, timestamp), and both keys in that order.
-
-    By sorting integer codes, not by hashing: a hash table of millions of distinct
-    timestamps (DataFrame.duplicated, sort_values) costs several times the keys' memory.
-    Timestamps here are never NaT (parse_timestamps quarantined those rows).
-    """
-    farm = _sorted_codes(rows["farm_id"])
-    stamp = rows["timestamp"].array.asi8
-    ahead = (np.diff(farm) > 0) | ((np.diff(farm) == 0) & (np.diff(stamp) >= 0))
-    if ahead.all():  # already in order (one farm's export): no sorted copies
-        return np.arange(len(farm)), farm, stamp
-    del ahead
-    order = np.lexsort((stamp, farm))
-    return order, farm[order], stamp[order]
-
-
-def _sorted_codes(text: pd.Series) -> np.ndarray:
-    """Integer codes that order as the strings do (pd.factorize with sort=True), by
-    Arrow's dictionary encoding when the strings are Arrow's: pandas' factorize copies
-    large_string columns first."""
-    if getattr(text.dtype, "storage", None) != "pyarrow":
-        return pd.factorize(text, sort=True)[0]
-    strings = pa.array(text.array)
-    if isinstance(strings, pa.ChunkedArray):
-        strings = strings.combine_chunks()
-    encoded = pc.dictionary_encode(strings)
-    rank = np.empty(len(encoded.dictionary), dtype="int64")
-    rank[pc.sort_indices(encoded.dictionary).to_numpy()] = np.arange(len(rank))
-    return rank[encoded.indices.to_numpy(zero_copy_only=False)]
-
-
-def repeated_keys(order: np.ndarray, farm: np.ndarray, stamp: np.ndarray) -> np.ndarray:
-    """Positions, ascending, of the rows whose key another row shares (from key_order)."""
-    same = (farm[1:] == farm[:-1]) & (stamp[1:] == stamp[:-1])
-    repeated = np.zeros(len(order), dtype=bool)
-    repeated[1:] |= same
-    repeated[:-1] |= same
-    return np.sort(order[repeated])
 
 
 def check_harvests(
@@ -431,50 +281,64 @@ def check_harvests(
     whole with the first rule it breaks. Duplicate (farm_id, season) rows cannot be told
     apart, so all copies leave (a copy that breaks another rule reports that rule instead).
     """
-    text = {c: raw[c].fillna("").str.strip() for c in HARVEST_COLUMNS}
-    season_ok = text["season"].str.fullmatch(r"[+-]?\d{1,9}")
-    season = pd.to_numeric(text["season"].where(season_ok), errors="coerce")
-    planted, harvested = (_iso_date(text[c]) for c in ("planting_date", "harvest_date"))
-    yield_ = to_float(text["yield_t_ha"])
     low, high = YIELD_RANGE_T_HA
-    keyed = text["farm_id"].ne("") & season.notna()
-    duplicate = keyed & pd.DataFrame({"f": text["farm_id"], "s": season}).duplicated(keep=False)
-    rules = [(text[c].eq(""), c, f"missing {c}") for c in HARVEST_COLUMNS]
+    rules = [f"WHEN {c} = '' THEN ['{c}', {c}_raw, 'missing {c}']" for c in HARVEST_COLUMNS]
     rules += [
-        (~season_ok, "season", "season is not an integer"),
-        (planted.isna(), "planting_date", "planting_date is not an ISO date (YYYY-MM-DD)"),
-        (harvested.isna(), "harvest_date", "harvest_date is not an ISO date (YYYY-MM-DD)"),
-        (yield_.isna(), "yield_t_ha", "yield_t_ha is not a number"),
-        (
-            ~((yield_ > low) & (yield_ < high)),
-            "yield_t_ha",
-            f"yield_t_ha not in ({low:g}, {high:g})",
+        "WHEN season_n IS NULL THEN ['season', season_raw, 'season is not an integer']",
+        *(
+            f"WHEN {c[0]} IS NULL THEN ['{c[1]}', {c[1]}_raw, "
+            f"'{c[1]} is not an ISO date (YYYY-MM-DD)']"
+            for c in (("planted", "planting_date"), ("harvested", "harvest_date"))
         ),
-        (harvested <= planted, "harvest_date", "harvest_date is not after planting_date"),
-        (season != harvested.dt.year, "season", "season is not the year of harvest_date"),
+        "WHEN yield IS NULL OR isnan(yield) "
+        "THEN ['yield_t_ha', yield_t_ha_raw, 'yield_t_ha is not a number']",
+        f"WHEN NOT (yield > {low} AND yield < {high}) "
+        f"THEN ['yield_t_ha', yield_t_ha_raw, 'yield_t_ha not in ({low:g}, {high:g})']",
+        "WHEN harvested <= planted "
+        "THEN ['harvest_date', harvest_date_raw, 'harvest_date is not after planting_date']",
+        "WHEN season_n <> year(harvested) "
+        "THEN ['season', season_raw, 'season is not the year of harvest_date']",
     ]
     if known_farms is not None:
-        rules.append((~text["farm_id"].isin(known_farms), "farm_id", "farm_id not in farms.csv"))
-    rules.append((duplicate, "season", "duplicate harvest (farm_id, season)"))
-    failed, found = _first_failure(raw, rules, "harvest")
-    ok = ~failed
+        rules.append(
+            "WHEN farm_id NOT IN (SELECT farm_id FROM known) "
+            "THEN ['farm_id', farm_id_raw, 'farm_id not in farms.csv']"
+        )
+    rules.append(
+        "WHEN duplicate THEN ['season', season_raw, 'duplicate harvest (farm_id, season)']"
+    )
+    dates = "".join(
+        f", CASE WHEN regexp_full_match({c}, '\\d{{4}}-\\d{{2}}-\\d{{2}}') "
+        f"THEN try_strptime({c}, '%Y-%m-%d') END AS {name}"
+        for name, c in (("planted", "planting_date"), ("harvested", "harvest_date"))
+    )
+    checked = _query(
+        f"""WITH t AS (SELECT _line, {_texts(HARVEST_COLUMNS)} FROM raw),
+        typed AS (
+          SELECT *, CASE WHEN regexp_full_match(season, '[+-]?\\d{{1,9}}')
+            THEN CAST(season AS BIGINT) END AS season_n{dates},
+            {_number("yield_t_ha")} AS yield FROM t),
+        keyed AS (
+          SELECT *, farm_id <> '' AND season_n IS NOT NULL
+            AND count(*) OVER (PARTITION BY farm_id, season_n) > 1 AS duplicate FROM typed)
+        SELECT _line, farm_id, season_n, crop, planted, harvested, yield,
+          CASE WHEN rule IS NOT NULL THEN [rule] END AS found
+        FROM (SELECT *, CASE {" ".join(rules)} END AS rule FROM keyed) ORDER BY _line""",
+        raw=_table(raw, HARVEST_COLUMNS),
+        known=pd.DataFrame({"farm_id": sorted(known_farms or ())}, dtype=str),
+    )
+    ok = checked["found"].isna()
     harvests = pd.DataFrame(
         {
-            "farm_id": text["farm_id"][ok].astype(str),
-            "season": season[ok].astype("int64"),
-            "crop": text["crop"][ok].astype(str),
-            "planting_date": planted[ok].astype("datetime64[ns]"),
-            "harvest_date": harvested[ok].astype("datetime64[ns]"),
-            "yield_t_ha": yield_[ok],
+            "farm_id": checked["farm_id"][ok].astype(str),
+            "season": checked["season_n"][ok].astype("int64"),
+            "crop": checked["crop"][ok].astype(str),
+            "planting_date": checked["planted"][ok].astype("datetime64[ns]"),
+            "harvest_date": checked["harvested"][ok].astype("datetime64[ns]"),
+            "yield_t_ha": checked["yield"][ok].astype("float64"),
         }
     )
-    return harvests.reset_index(drop=True), found
-
-
-def _iso_date(text: pd.Series) -> pd.Series:
-    """YYYY-MM-DD only (a real calendar date); anything else is NaT."""
-    strict = text.where(text.str.fullmatch(_ISO_DATE_RE).fillna(False))
-    return pd.to_datetime(strict, format="%Y-%m-%d", errors="coerce")
+    return harvests.reset_index(drop=True), _found(checked, _file_of(raw), "harvest")
 
 
 def check_farms(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -484,57 +348,61 @@ def check_farms(raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     bad latitude/longitude, irrigated flag or timezone name is reported and dropped (the
     farm then counts as non-irrigated, and its naive timestamps as UTC).
     """
-    farm = raw["farm_id"].fillna("").str.strip()
-    rules = [
-        (farm.eq(""), "farm_id", "missing farm_id"),
-        (farm.duplicated(keep="first"), "farm_id", "duplicate farm_id (first row kept)"),
-    ]
-    failed, found_rows = _first_failure(raw, rules, "farm")
-    raw = raw[~failed]
-    text = {
-        c: raw.get(c, pd.Series(np.nan, index=raw.index, dtype=str)).fillna("").str.strip()
-        for c in ("name", "latitude", "longitude", "soil_type", "irrigated", "timezone")
-    }
-    found = [found_rows]
-    coords = {}
-    for column, limit in (("latitude", 90.0), ("longitude", 180.0)):
-        number = to_float(text[column])
-        given = text[column].ne("")
-        found.append(_farm_values(raw, text, column, given & number.isna(), "not a number"))
-        outside = number.notna() & ~number.between(-limit, limit)
-        found.append(
-            _farm_values(raw, text, column, outside, f"out of range [-{limit:g}, {limit:g}]")
-        )
-        coords[column] = number.mask(outside)
-    flag = text["irrigated"].str.lower()
-    unknown_flag = flag.ne("") & ~flag.isin(_TRUE + _FALSE)
-    found.append(_farm_values(raw, text, "irrigated", unknown_flag, "not a boolean (true/false)"))
-    zones = text["timezone"]
-    bad_zone = zones.ne("") & ~zones.isin([z for z in zones.unique() if _is_timezone(z)])
-    found.append(_farm_values(raw, text, "timezone", bad_zone, "unknown timezone (read as UTC)"))
+    columns = [c for c in raw.columns if c not in ("_file", "_line")]
+    zones = raw["timezone"].fillna("").astype(str).str.strip().unique()
+    known_zones = pd.DataFrame({"zone": [z for z in zones if _is_timezone(z)]}, dtype=str)
+    flags = ", ".join(f"'{f}'" for f in _TRUE + _FALSE)
+    coords = {c: _number(c) for c in ("latitude", "longitude")}
+    values = ", ".join(
+        f"""CASE WHEN {c} <> '' AND ({n} IS NULL OR isnan({n}))
+              THEN ['{c}', {c}, 'not a number']
+            WHEN NOT ({n} BETWEEN -{limit} AND {limit})
+              THEN ['{c}', {c}, 'out of range [-{limit:g}, {limit:g}]'] END"""
+        for (c, n), limit in zip(coords.items(), (90.0, 180.0), strict=True)
+    )
+    checked = _query(
+        f"""WITH t AS (SELECT _line, {_texts(columns)} FROM raw),
+        ranked AS (SELECT *, row_number() OVER (PARTITION BY farm_id ORDER BY _line) AS nth
+          FROM t)
+        SELECT _line, farm_id, nullif(name, '') AS name,
+          CASE WHEN NOT ({coords["latitude"]} BETWEEN -90 AND 90) THEN NULL
+            ELSE {coords["latitude"]} END AS latitude,
+          CASE WHEN NOT ({coords["longitude"]} BETWEEN -180 AND 180) THEN NULL
+            ELSE {coords["longitude"]} END AS longitude,
+          coalesce(nullif(soil_type, ''), 'unknown') AS soil_type,
+          lower(irrigated) IN ({", ".join(f"'{f}'" for f in _TRUE)}) AS irrigated,
+          CASE WHEN timezone IN (SELECT zone FROM known_zones) THEN timezone END AS timezone,
+          CASE WHEN farm_id = '' THEN [['farm_id', farm_id_raw, 'missing farm_id']]
+            WHEN nth > 1 THEN [['farm_id', farm_id_raw, 'duplicate farm_id (first row kept)']]
+            ELSE list_filter([{values},
+              CASE WHEN irrigated <> '' AND lower(irrigated) NOT IN ({flags})
+                THEN ['irrigated', irrigated, 'not a boolean (true/false)'] END,
+              CASE WHEN timezone <> '' AND timezone NOT IN (SELECT zone FROM known_zones)
+                THEN ['timezone', timezone, 'unknown timezone (read as UTC)'] END],
+              e -> e IS NOT NULL)
+          END AS found,
+          farm_id = '' OR nth > 1 AS failed
+        FROM ranked ORDER BY _line""",
+        raw=_table(raw, columns),
+        known_zones=known_zones,
+    )
+    kept = checked[~checked["failed"]]
     farms = pd.DataFrame(
         {
-            "farm_id": farm[~failed].astype(str),
-            "name": text["name"].mask(text["name"].eq("")),
-            "latitude": coords["latitude"],
-            "longitude": coords["longitude"],
-            "soil_type": text["soil_type"].mask(text["soil_type"].eq(""), "unknown"),
-            "irrigated": flag.isin(_TRUE).astype(bool),
-            "timezone": zones.mask(zones.eq("") | bad_zone),
+            "farm_id": kept["farm_id"].astype(str),
+            "name": pd.Series(kept["name"], dtype=str),
+            "latitude": kept["latitude"].astype("float64"),
+            "longitude": kept["longitude"].astype("float64"),
+            "soil_type": kept["soil_type"].astype(str),
+            "irrigated": kept["irrigated"].astype(bool),
+            "timezone": pd.Series(kept["timezone"], dtype=str),
         }
     )
-    return farms.reset_index(drop=True), pd.concat(found, ignore_index=True)
+    return farms.reset_index(drop=True), _found(checked, _file_of(raw), "farm")
 
 
-def _farm_values(raw, text, column: str, mask: pd.Series, reason: str) -> pd.DataFrame:
-    return entries(
-        raw["_file"][mask].to_numpy(),
-        raw["_line"][mask].to_numpy(),
-        column,
-        text[column][mask].to_numpy(),
-        reason,
-        "farm",
-    )
+def _file_of(raw: pd.DataFrame) -> str:
+    return str(raw["_file"].iloc[0]) if len(raw) else ""
 
 
 def _is_timezone(name: str) -> bool:
