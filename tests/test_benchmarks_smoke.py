@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-BENCHMARKS = ("features", "features-20m", "s3", "training", "orchestration")
+BENCHMARKS = ("features", "features-20m", "s3", "training", "orchestration", "cluster")
 
 
 @pytest.fixture
@@ -53,6 +53,8 @@ def test_smoke_benchmarks_produce_finite_ratios(
     orchestration = results["orchestration"]
     assert 0 < orchestration["task_runs"] - orchestration["grid_task_runs"] <= 25
     assert orchestration["grid_task_runs"] > 0
+    # The grid on 1 and 2 Dask workers gives the same predictions.
+    assert results["cluster"]["same_predictions"] is True
     text = doc.read_text()
     assert "## Results against targets" in text and "nproc" in text
 
