@@ -45,12 +45,14 @@ class DatasetSpec:
     seasons: int = 4
     interval_minutes: int = 15
     seed: int = 2024
+    first_season: int = 2022  # many seasons need an earlier start: the future is refused
 
     @property
     def key(self) -> str:
+        first = "" if self.first_season == 2022 else f"-first{self.first_season}"
         return (
             f"v{DATASET_VERSION}-farms{self.farms}-seasons{self.seasons}"
-            f"-int{self.interval_minutes}-seed{self.seed}"
+            f"-int{self.interval_minutes}-seed{self.seed}{first}"
         )
 
 
@@ -88,6 +90,7 @@ def cached_dataset(spec: DatasetSpec) -> Dataset:
             tmp / "data",
             farms=spec.farms,
             seasons=spec.seasons,
+            first_season=spec.first_season,
             interval_minutes=spec.interval_minutes,
             seed=spec.seed,
         )
