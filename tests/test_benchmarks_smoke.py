@@ -25,6 +25,7 @@ def reference_installed() -> None:
         pytest.skip(message)
 
 
+@pytest.mark.integration  # starts SeaweedFS, a Prefect server and a Dask cluster
 def test_smoke_benchmarks_produce_finite_ratios(
     reference_installed: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
