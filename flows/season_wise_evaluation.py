@@ -13,7 +13,12 @@ from prefect import flow, get_run_logger
 from flows.task_runners import task_runner_for
 from tasks.evaluation import evaluate_model_on_fold, summarise_cross_validation
 from yieldflow.config import PipelineConfig
-from yieldflow.evaluation import CrossValidation, evaluation_cells, rolling_origin_folds
+from yieldflow.evaluation import (
+    CrossValidation,
+    evaluation_cells,
+    mlp_seeds,
+    rolling_origin_folds,
+)
 from yieldflow.progress import track
 
 
@@ -49,11 +54,13 @@ def season_wise_evaluation(
         if results
         else {}
     )
-    seeds = [config.seed + k for k in range(config.evaluation.mlp_seeds)]
     folds = rolling_origin_folds(tables[1.0]["season"], config.split.min_train_seasons)
     cv = (
         summarise_cross_validation(
-            folds, predictions[1.0].drop(columns="point"), seeds, time.perf_counter() - started
+            folds,
+            predictions[1.0].drop(columns="point"),
+            mlp_seeds(config),
+            time.perf_counter() - started,
         )
         if 1.0 in predictions
         else None

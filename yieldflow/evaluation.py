@@ -211,27 +211,19 @@ class CrossValidation:
         }
 
 
-def cross_validate(
-    table: pd.DataFrame,
-    config: PipelineConfig,
-    on_fold: Callable[[int, int, Fold], None] | None = None,
-    evaluate: Callable[..., pd.DataFrame] = evaluate_fold,
-) -> CrossValidation | None:
-    """Every model on every rolling-origin fold; None when no fold has enough history.
+def mlp_seeds(config: PipelineConfig) -> list[int]:
+    """The seeds every fold trains the MLP with."""
+    return [config.seed + k for k in range(config.evaluation.mlp_seeds)]
 
-    ``evaluate`` has evaluate_fold's signature (the Prefect task wraps it to give each
-    fold its own named task run); ``on_fold`` is told after each fold.
-    """
+
+def cross_validate(table: pd.DataFrame, config: PipelineConfig) -> CrossValidation | None:
+    """Every model on every rolling-origin fold, one cell after another (the flow runs the
+    same cells as task runs); None when no fold has enough history."""
     folds = rolling_origin_folds(table["season"], config.split.min_train_seasons)
     if not folds:
         return None
-    seeds = [config.seed + k for k in range(config.evaluation.mlp_seeds)]
-    predictions = []
-    for number, fold in enumerate(folds, start=1):
-        predictions.append(evaluate(table, fold, config.training, config.baselines, seeds))
-        if on_fold is not None:
-            on_fold(number, len(folds), fold)
-    return summarise(folds, pd.concat(predictions, ignore_index=True), seeds)
+    predictions = evaluate_points({1.0: table}, config)[1.0]
+    return summarise(folds, predictions, mlp_seeds(config))
 
 
 def summarise(folds: list[Fold], predictions: pd.DataFrame, seeds: list[int]) -> CrossValidation:
@@ -257,7 +249,7 @@ def evaluation_cells(
     """The season-wise grid as (point, fold, model, seed) cells: ``harvest_models`` at
     harvest (the MLP once per seed), the simple models at the earlier forecast points
     (the MLP, the slowest to train, is judged at harvest)."""
-    seeds = [config.seed + k for k in range(config.evaluation.mlp_seeds)]
+    seeds = mlp_seeds(config)
     cells = []
     for point, table in sorted(tables.items(), reverse=True):
         models = harvest_models if point >= 1.0 else SIMPLE_MODELS

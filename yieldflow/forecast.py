@@ -63,9 +63,12 @@ def latest_reading_days(readings: pd.DataFrame, farm_ids: pd.Series) -> pd.Serie
     return farm_ids.map(latest.dt.floor("D"))
 
 
-def elapsed_fraction(windows: pd.DataFrame, as_of: date) -> pd.Series:
-    """How much of each growing window has passed by the end of ``as_of`` (0..1)."""
-    end_of_day = pd.Timestamp(as_of) + pd.Timedelta(days=1)
+def elapsed_fraction(windows: pd.DataFrame, as_of: date | pd.Series) -> pd.Series:
+    """How much of each growing window has passed by the end of ``as_of`` (one day for
+    every window, or one per window) (0..1)."""
+    end_of_day = (
+        pd.to_datetime(as_of) if isinstance(as_of, pd.Series) else pd.Timestamp(as_of)
+    ) + pd.Timedelta(days=1)
     length = windows["harvest_date"] - windows["planting_date"]
     return ((end_of_day - windows["planting_date"]) / length).clip(0.0, 1.0)
 
@@ -103,10 +106,7 @@ def forecast_table(
         _refused(w, None, "no sensor readings for this farm") for w in windows[no_day].itertuples()
     ]
     windows = windows[~no_day].copy()
-    windows["window_elapsed"] = [
-        float(elapsed_fraction(w.to_frame().T, w["as_of_day"].date()).iloc[0])
-        for _, w in windows.iterrows()
-    ]
+    windows["window_elapsed"] = elapsed_fraction(windows, windows["as_of_day"])
     points = sorted(forecaster.points)
     windows["forecast_point"] = [
         point_reached(w, w["as_of_day"].date(), points) for _, w in windows.iterrows()
