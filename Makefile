@@ -22,16 +22,17 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# tests/unit: no servers or subprocesses (under 90 s); tests/integration: real servers.
 unit: install
-	$(BIN)/pytest -q -m "not integration"
+	$(BIN)/pytest -q tests/unit
 
 integration: install
-	$(BIN)/pytest -q -m integration || [ $$? -eq 5 ]
+	$(BIN)/pytest -q tests/integration
 
 test: lint unit integration
 
-# The browser tests (tests/test_browser.py) drive Debian's /usr/bin/chromium with Playwright
-# (no browser download). CI runs this as root before `make test`; elsewhere install it once
+# The browser tests (tests/integration/test_browser.py) drive Debian's /usr/bin/chromium
+# with Playwright (no browser download). CI runs this as root before `make test`; elsewhere install it once
 # with `sudo make chromium` (the browser tests skip without it, outside CI).
 CHROMIUM ?= /usr/bin/chromium
 chromium:

@@ -31,7 +31,7 @@ MODELLED_WORKERS = (1, 2, 4, 8, 16)
 
 def run_cell(table: Any, cell: tuple, config: Any) -> tuple[Any, float]:
     """One grid cell, timed on the worker that runs it."""
-    from yieldflow.evaluation import evaluate_fold
+    from yieldflow.ml.evaluation import evaluate_fold
 
     point, fold, model, seed = cell
     started = time.perf_counter()
@@ -52,7 +52,7 @@ def grid_on_workers(
         ) as cluster,
         Client(cluster) as client,
     ):
-        client.run(lambda: __import__("yieldflow.evaluation"))  # imports are not timed
+        client.run(lambda: __import__("yieldflow.ml.evaluation"))  # imports are not timed
         scattered = {p: client.scatter(t, broadcast=True) for p, t in tables.items()}
         started = time.perf_counter()
         futures = [client.submit(run_cell, scattered[c[0]], c, config, pure=False) for c in cells]
@@ -73,12 +73,12 @@ def run(size: str) -> dict[str, Any]:
     os.environ["OMP_NUM_THREADS"] = "1"  # inherited by the worker processes
     import pandas as pd
 
-    from yieldflow.backtest import tables_at_points
     from yieldflow.config import PipelineConfig
-    from yieldflow.evaluation import evaluation_cells
-    from yieldflow.features import build_season_features
-    from yieldflow.ingest import ingest_dataset
-    from yieldflow.storage import open_source
+    from yieldflow.features.seasons import build_season_features
+    from yieldflow.ingest.dataset import ingest_dataset
+    from yieldflow.io.storage import open_source
+    from yieldflow.ml.backtest import tables_at_points
+    from yieldflow.ml.evaluation import evaluation_cells
 
     dataset = cached_dataset(SIZES[size])
     config = PipelineConfig.model_validate(

@@ -36,7 +36,7 @@ from benchmarks.common import (
     warm_page_cache,
 )
 from yieldflow.contract import LOGGER_SENTINELS, SENSOR_RANGES
-from yieldflow.features import NUMERIC_FEATURES
+from yieldflow.features.seasons import NUMERIC_FEATURES
 
 MIN_COVERAGE = 0.7  # the pipeline's default (DataConfig.min_coverage)
 TIME_RATIO_TARGET = 1.3  # yieldflow within 1.3x the bare DuckDB query's time (issue 21)
@@ -75,12 +75,12 @@ COMPARED = tuple(name for name in NUMERIC_FEATURES if name != "irrigated")
 def duckdb_query(root: str) -> str:
     """The season features as one SQL statement over the dataset's CSV files.
 
-    Same definitions as yieldflow.features: local calendar days (farm timezone for offset
+    Same definitions as yieldflow.features.seasons: local calendar days (farm timezone for offset
     timestamps, naive ones are already local), daily min/max/sum/means, GDD over the crop
     base from (min+max)/2, heat/frost days, dry spells of 5 dry days, soil moisture mean/min
     and over the 30 days before planting, radiation in MJ/m², coverage in distinct hours.
     """
-    from yieldflow.agronomy import (
+    from yieldflow.features.agronomy import (
         CROP_GDD_BASE_C,
         CROP_HEAT_STRESS_C,
         DEFAULT_GDD_BASE_C,
@@ -212,9 +212,9 @@ def run_duckdb(root: str, out: str) -> dict[str, Any]:
 
 def run_yieldflow(root: str, out: str, profile: bool = False) -> dict[str, Any]:
     """Child-process side: yieldflow's ingestion (with validation) then its features."""
-    from yieldflow.features import build_season_features
-    from yieldflow.ingest import ingest_dataset
-    from yieldflow.storage import LocalSource
+    from yieldflow.features.seasons import build_season_features
+    from yieldflow.ingest.dataset import ingest_dataset
+    from yieldflow.io.local import LocalSource
 
     profiler = cProfile.Profile() if profile else None
     if profiler:
@@ -241,12 +241,12 @@ def run_yieldflow(root: str, out: str, profile: bool = False) -> dict[str, Any]:
 
 
 STAGES = (
-    ("yieldflow.ingest", "_open_sensors"),
-    ("yieldflow.sensor_query", "_stream_checks"),
-    ("yieldflow.sensor_query", "_conflict_stamps"),
-    ("yieldflow.sensor_query", "_readings"),
-    ("yieldflow.features", "daily_weather"),
-    ("yieldflow.features", "season_features"),
+    ("yieldflow.ingest.dataset", "_open_sensors"),
+    ("yieldflow.ingest.sensor_query", "_stream_checks"),
+    ("yieldflow.ingest.sensor_query", "_conflict_stamps"),
+    ("yieldflow.ingest.sensor_query", "_readings"),
+    ("yieldflow.features.seasons", "daily_weather"),
+    ("yieldflow.features.seasons", "season_features"),
 )
 
 
@@ -261,9 +261,9 @@ def run_yieldflow_stages(root: str, interval_s: float = 0.05) -> dict[str, Any]:
     import threading
     import time
 
-    from yieldflow.features import build_season_features
-    from yieldflow.ingest import ingest_dataset
-    from yieldflow.storage import LocalSource
+    from yieldflow.features.seasons import build_season_features
+    from yieldflow.ingest.dataset import ingest_dataset
+    from yieldflow.io.local import LocalSource
 
     samples: list[tuple[float, int]] = []
     marks: list[tuple[str, float, float]] = []

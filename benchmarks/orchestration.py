@@ -64,7 +64,8 @@ def pipeline_config(size: str, data: str, output_dir: str) -> dict[str, Any]:
 
 def run_prefect(config: dict[str, Any]) -> dict[str, Any]:
     """Child side: the seasonal flow as a Prefect flow run against PREFECT_API_URL."""
-    from flows.seasonal_pipeline import seasonal_pipeline
+    from yieldflow.flows.seasonal_pipeline import seasonal_pipeline
+
     from yieldflow.config import PipelineConfig
 
     parsed = PipelineConfig.model_validate(config)
@@ -78,7 +79,7 @@ def run_prefect(config: dict[str, Any]) -> dict[str, Any]:
 def run_plain(config: dict[str, Any]) -> dict[str, Any]:
     """Child side: the same flow body with tasks and flows called as plain functions."""
     # First, as on the Prefect side: flows/__init__.py sets an import order that matters.
-    import flows  # noqa: F401
+    import yieldflow.flows  # noqa: F401
 
     # isort: split
     import prefect.artifacts
@@ -95,7 +96,8 @@ def run_plain(config: dict[str, Any]) -> dict[str, Any]:
         if name.startswith("create_") and name.endswith("_artifact"):
             setattr(prefect.artifacts, name, lambda *args, **kwargs: None)
 
-    from flows.seasonal_pipeline import seasonal_pipeline
+    from yieldflow.flows.seasonal_pipeline import seasonal_pipeline
+
     from yieldflow.config import PipelineConfig
 
     parsed = PipelineConfig.model_validate(config)

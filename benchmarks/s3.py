@@ -83,8 +83,8 @@ def upload(client: Any, prefix: str, objects: dict[str, bytes]) -> None:
 
 def run_yieldflow(uri: str) -> dict[str, Any]:
     """Child side: the whole of yieldflow's ingestion from S3 (list, fetch, parse, validate)."""
-    from yieldflow.ingest import ingest_dataset
-    from yieldflow.s3 import S3Source, s3_client
+    from yieldflow.ingest.dataset import ingest_dataset
+    from yieldflow.io.s3 import S3Source, s3_client
 
     s3_client.cache_clear()
     seconds, result = timed(lambda: ingest_dataset(S3Source(uri)))
@@ -93,8 +93,8 @@ def run_yieldflow(uri: str) -> dict[str, Any]:
 
 def run_yieldflow_fetch(uri: str) -> dict[str, Any]:
     """Child side: only yieldflow's listing and concurrent fetch (no parsing)."""
-    from yieldflow.s3 import S3Source, s3_client
-    from yieldflow.storage import read_files
+    from yieldflow.io.s3 import S3Source, s3_client
+    from yieldflow.io.storage import read_files
 
     s3_client.cache_clear()
 

@@ -11,7 +11,7 @@ are sent to a notification block of your choice (a webhook, Slack, e-mail...):
   `alerts` parameters).
 
 The pipeline emits the events (tasks/alerts.py); the message texts are in
-yieldflow/alerts.py. Running this again updates the automations of the same names.
+yieldflow/reporting/alerts.py. Running this again updates the automations of the same names.
 
 Usage: python deployments/alerts.py [--block SLUG/NAME | --webhook-url URL]
   --block         an existing notification block, e.g. slack-webhook/yieldflow-alerts
@@ -30,7 +30,7 @@ import os
 import sys
 from uuid import UUID
 
-from yieldflow.alerts import (
+from yieldflow.reporting.alerts import (
     CHAMPION_MOVED,
     EVENT_BODY,
     EVENT_SUBJECT,

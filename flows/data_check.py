@@ -7,10 +7,10 @@ import dataclasses
 from typing import Any
 
 from prefect import flow
+from yieldflow.flows.run_start import start_run
+from yieldflow.tasks.features import build_features
+from yieldflow.tasks.ingestion import dataset_fingerprint_of, ingest, publish_ingestion
 
-from flows.run_start import start_run
-from tasks.features import build_features
-from tasks.ingestion import dataset_fingerprint_of, ingest, publish_ingestion
 from yieldflow.config import DataConfig, TrackingConfig
 
 

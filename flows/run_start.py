@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from prefect import get_run_logger
 from prefect.runtime import deployment, flow_run
 
-from yieldflow.default_data import dataset_for_run
-from yieldflow.tracking import redact_uri
-from yieldflow.workspace import RunWorkspace
+from yieldflow.io.workspace import RunWorkspace
+from yieldflow.synthetic.default_data import dataset_for_run
+from yieldflow.tracking.runs import redact_uri
 
 
 @dataclass(frozen=True)

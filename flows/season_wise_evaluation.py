@@ -9,17 +9,17 @@ from dataclasses import dataclass
 
 import pandas as pd
 from prefect import flow, get_run_logger
+from yieldflow.flows.task_runners import task_runner_for
+from yieldflow.tasks.evaluation import evaluate_model_on_fold, summarise_cross_validation
 
-from flows.task_runners import task_runner_for
-from tasks.evaluation import evaluate_model_on_fold, summarise_cross_validation
 from yieldflow.config import PipelineConfig
-from yieldflow.evaluation import (
+from yieldflow.ml.evaluation import (
     CrossValidation,
     evaluation_cells,
     mlp_seeds,
     rolling_origin_folds,
 )
-from yieldflow.progress import track
+from yieldflow.reporting.progress import track
 
 
 @dataclass

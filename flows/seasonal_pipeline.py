@@ -11,31 +11,31 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
+from yieldflow.flows.run_start import start_run
+from yieldflow.flows.season_wise_evaluation import evaluate_by_season
+from yieldflow.flows.train_model import SplitSeasons, TrackingTarget
+from yieldflow.flows.training_dispatch import share_features, train_mlp_flow
+from yieldflow.tasks.alerts import publish_alerts
+from yieldflow.tasks.backtest import backtest_points, features_at_points, fit_champion
+from yieldflow.tasks.baselines import fit_and_predict_baselines
+from yieldflow.tasks.champion import INPUT_COLUMNS, register_champion
+from yieldflow.tasks.evaluation import log_cross_validation
+from yieldflow.tasks.features import build_features, split_seasons
+from yieldflow.tasks.ingestion import dataset_fingerprint_of, ingest, publish_ingestion
+from yieldflow.tasks.reporting import publish_report
+from yieldflow.tasks.run_names import name_seasonal_run
+from yieldflow.tasks.tracking import finish_tracking, log_baseline_run, start_tracking
 
-from flows.run_start import start_run
-from flows.season_wise_evaluation import evaluate_by_season
-from flows.train_model import SplitSeasons, TrackingTarget
-from tasks.alerts import publish_alerts
-from tasks.backtest import backtest_points, features_at_points, fit_champion
-from tasks.baselines import fit_and_predict_baselines
-from tasks.champion import INPUT_COLUMNS, register_champion
-from tasks.evaluation import log_cross_validation
-from tasks.features import build_features, split_seasons
-from tasks.ingestion import dataset_fingerprint_of, ingest, publish_ingestion
-from tasks.reporting import publish_report
-from tasks.tracking import finish_tracking, log_baseline_run, start_tracking
-from tasks.training_dispatch import share_features, train_mlp_flow
-from yieldflow.backtest import health
-from yieldflow.champion import forecaster_schema
-from yieldflow.compare import ModelScores, score_models, verdict_sentence
 from yieldflow.config import PipelineConfig
-from yieldflow.figures import loss_curve_png, paired_difference_png, seed_spread_png
+from yieldflow.features.split import prepare_model_data
+from yieldflow.ml.backtest import health
+from yieldflow.ml.compare import ModelScores, score_models, verdict_sentence
 from yieldflow.ml.patience_study import patience_study_from_dict
-from yieldflow.report import ReportInputs, mlp_first
-from yieldflow.run_names import name_seasonal_run
-from yieldflow.split import prepare_model_data
-from yieldflow.summary import build_summary, dataset_fingerprint
-from yieldflow.tracking import (
+from yieldflow.reporting.figures import loss_curve_png, paired_difference_png, seed_spread_png
+from yieldflow.reporting.report import ReportInputs, mlp_first
+from yieldflow.reporting.summary import build_summary, dataset_fingerprint
+from yieldflow.tracking.champion import forecaster_schema
+from yieldflow.tracking.runs import (
     TrackingGuard,
     end_pipeline_run,
     flow_source,

@@ -14,23 +14,23 @@ from typing import Annotated, Any
 import pandas as pd
 from prefect import flow
 from pydantic import BaseModel, Field
+from yieldflow.tasks.training import patience_study, train
 
-from tasks.training import patience_study, train
-from yieldflow.compare import score_models
 from yieldflow.config import PipelineConfig
-from yieldflow.figures import loss_curve_png
+from yieldflow.features.split import SeasonSplit, prepare_model_data
+from yieldflow.io.storage import read_uri
+from yieldflow.io.workspace import RunWorkspace
+from yieldflow.ml.compare import score_models
 from yieldflow.ml.mlp import predict
 from yieldflow.ml.persistence import save_mlp
-from yieldflow.split import SeasonSplit, prepare_model_data
-from yieldflow.storage import read_uri
-from yieldflow.tracking import (
+from yieldflow.reporting.figures import loss_curve_png
+from yieldflow.tracking.runs import (
     TAG_PIPELINE_RUN,
     TrackingContext,
     describe_failure,
     flow_source,
     is_tracking_failure,
 )
-from yieldflow.workspace import RunWorkspace
 
 
 class SplitSeasons(BaseModel):
@@ -67,7 +67,9 @@ def train_model(
     ] = None,
 ) -> dict[str, Any]:
     """Train the MLP on a saved feature table; returns metrics, curves and its MLflow run id."""
-    from tasks.tracking import log_mlp_run  # imports mlflow.pytorch after Prefect's logging
+    from yieldflow.tasks.tracking import (
+        log_mlp_run,  # imports mlflow.pytorch after Prefect's logging
+    )
 
     table = pd.read_parquet(io.BytesIO(read_uri(features_path)))
     data = prepare_model_data(table, SeasonSplit(**split.model_dump()))

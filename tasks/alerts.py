@@ -1,7 +1,7 @@
 """Prefect task: emit the pipeline's alert events (champion moved, forecast check failed).
 
 The automations installed by deployments/alerts.py match these events and send the
-messages; yieldflow/alerts.py decides what there is to say. Without a Prefect server that
+messages; yieldflow/reporting/alerts.py decides what there is to say. Without a Prefect server that
 keeps events (ad-hoc runs in ephemeral mode) the events go nowhere, which is harmless.
 """
 
@@ -13,8 +13,8 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.events import emit_event
 
-from yieldflow.alerts import run_alert_events
 from yieldflow.config import PipelineConfig
+from yieldflow.reporting.alerts import run_alert_events
 
 
 @task(name="publish-alerts", task_run_name="publish-alerts", cache_policy=NO_CACHE)

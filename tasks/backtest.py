@@ -6,15 +6,15 @@ from __future__ import annotations
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-
-from tasks.training import (
+from yieldflow.tasks.training import (
     TRAINING_RETRIES,
     TRAINING_RETRY_DELAYS_S,
     retry_on_transient_device_error,
 )
-from yieldflow.backtest import PointResult, backtest_at_points, point_label, tables_at_points
+
 from yieldflow.config import PipelineConfig
-from yieldflow.forecaster import SeasonForecaster, fit_forecaster
+from yieldflow.ml.backtest import PointResult, backtest_at_points, point_label, tables_at_points
+from yieldflow.ml.forecaster import SeasonForecaster, fit_forecaster
 
 
 @task(
@@ -38,7 +38,7 @@ def features_at_points(
 def backtest_points(
     predictions: dict[float, pd.DataFrame], recommended: str, config: PipelineConfig
 ) -> dict[float, PointResult]:
-    """Forecasts at each point of the season, backtested (see yieldflow.backtest)."""
+    """Forecasts at each point of the season, backtested (see yieldflow.ml.backtest)."""
     logger = get_run_logger()
     results = backtest_at_points(predictions, recommended, config)
     for point, result in results.items():

@@ -13,13 +13,13 @@ from mlflow.tracking import MlflowClient
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from yieldflow.backtest import PointResult, health, point_label
-from yieldflow.champion import CHAMPION_ALIAS, Incumbent, decide_champion
-from yieldflow.features import CATEGORICAL_FEATURES, KEY, NUMERIC_FEATURES
-from yieldflow.forecast import ForecastError
-from yieldflow.forecaster import SeasonForecaster
-from yieldflow.noise import mlflow_prints_off
-from yieldflow.tracking import (
+from yieldflow.features.seasons import CATEGORICAL_FEATURES, KEY, NUMERIC_FEATURES
+from yieldflow.ml.backtest import PointResult, health, point_label
+from yieldflow.ml.forecast import ForecastError
+from yieldflow.ml.forecaster import SeasonForecaster
+from yieldflow.reporting.noise import mlflow_prints_off
+from yieldflow.tracking.champion import CHAMPION_ALIAS, Incumbent, decide_champion
+from yieldflow.tracking.runs import (
     TAG_MODEL_URI,
     TRACKING_RETRIES,
     TRACKING_RETRY_DELAYS_S,
@@ -67,7 +67,7 @@ def register_champion(
 ) -> dict[str, Any]:
     """Log the forecaster as its own run, register it, and move @champion if the gate
     allows; returns what was done."""
-    from yieldflow.champion_model import log_champion_model  # mlflow.pyfunc after Prefect
+    from yieldflow.tracking.champion_model import log_champion_model  # mlflow.pyfunc after Prefect
 
     logger = get_run_logger()
     client = context.client()
@@ -149,7 +149,7 @@ class LoadedChampion:
 )
 def load_champion(tracking_uri: str, model_name: str, alias: str) -> LoadedChampion:
     """The aliased model version through MLflow (no pickle from a data bucket)."""
-    from yieldflow.champion_model import load_forecaster
+    from yieldflow.tracking.champion_model import load_forecaster
 
     mlflow.set_tracking_uri(tracking_uri)
     client = MlflowClient(tracking_uri=tracking_uri)

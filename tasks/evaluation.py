@@ -8,14 +8,14 @@ import pandas as pd
 from mlflow.entities import Metric
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-
-from tasks.training import (
+from yieldflow.tasks.training import (
     TRAINING_RETRIES,
     TRAINING_RETRY_DELAYS_S,
     retry_on_transient_device_error,
 )
+
 from yieldflow.config import BaselineConfig, TrainingConfig
-from yieldflow.evaluation import (
+from yieldflow.ml.evaluation import (
     METRICS,
     MLP,
     CrossValidation,
@@ -23,7 +23,7 @@ from yieldflow.evaluation import (
     evaluate_fold,
     summarise,
 )
-from yieldflow.tracking import (
+from yieldflow.tracking.runs import (
     TAG_MODEL,
     TRACKING_RETRIES,
     TRACKING_RETRY_DELAYS_S,
@@ -134,7 +134,7 @@ def log_cross_validation(context: TrackingContext, cv: CrossValidation, figure_p
     for start in range(0, len(summary_metrics + crop_metrics), 1000):
         client.log_batch(eval_id, metrics=(summary_metrics + crop_metrics)[start : start + 1000])
     verdict = cv.verdict
-    client.set_tag(eval_id, "yieldflow.verdict", verdict.sentence()[:5000])
+    client.set_tag(eval_id, "yieldflow.ml.verdict", verdict.sentence()[:5000])
     log_bytes(client, eval_id, "seed_spread.png", figure_png)
     client.log_table(eval_id, cv.scores, "fold_scores.json")
     means = cv.scores.groupby(["model", "season"])[list(METRICS)].mean()

@@ -7,15 +7,15 @@ from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from yieldflow.tasks.ingestion import CACHE_EXPIRATION, INGESTION_CODE
 
-from tasks.ingestion import CACHE_EXPIRATION, INGESTION_CODE
 from yieldflow.config import DataConfig, SplitConfig
-from yieldflow.features import SeasonFeatures, build_season_features
-from yieldflow.fingerprint import code_fingerprint
-from yieldflow.ingest import IngestionResult
-from yieldflow.split import SeasonSplit, temporal_split
+from yieldflow.features.seasons import SeasonFeatures, build_season_features
+from yieldflow.features.split import SeasonSplit, temporal_split
+from yieldflow.ingest.dataset import IngestionResult
+from yieldflow.io.fingerprint import code_fingerprint
 
-FEATURES_CODE = ("yieldflow.agronomy", "yieldflow.features")
+FEATURES_CODE = ("yieldflow.features.agronomy", "yieldflow.features.seasons")
 
 
 def _features_key(context: Any, parameters: dict[str, Any]) -> str:
@@ -34,7 +34,7 @@ def _features_key(context: Any, parameters: dict[str, Any]) -> str:
 def build_features(
     ingested: IngestionResult, config: DataConfig, fingerprint: str
 ) -> SeasonFeatures:
-    """One row per usable harvest (see yieldflow.features for the definitions)."""
+    """One row per usable harvest (see yieldflow.features.seasons for the definitions)."""
     logger = get_run_logger()
     started = time.perf_counter()
     features = build_season_features(

@@ -2,7 +2,7 @@
 
 Ingestion is cached on the dataset's fingerprint (every file's key, size and version) and
 the ingestion code, with its result persisted: a run re-started after a crash reuses it
-instead of re-reading everything. The result is stored as yieldflow.ingest_store packs it
+instead of re-reading everything. The result is stored as yieldflow.ingest.store packs it
 (readings as Parquet), not pickled: ~6x smaller, so persisting it on every fresh run costs
 a fraction of the time and memory.
 """
@@ -20,21 +20,22 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.serializers import Serializer
 
-from yieldflow.fingerprint import code_fingerprint
-from yieldflow.ingest import IngestionResult, ingest_dataset, write_quarantine_report
-from yieldflow.ingest_store import pack_ingestion, unpack_ingestion
-from yieldflow.progress import StageProgress, track
-from yieldflow.storage import DataSource, open_source
-from yieldflow.workspace import RunWorkspace
+from yieldflow.ingest.dataset import IngestionResult, ingest_dataset, write_quarantine_report
+from yieldflow.ingest.store import pack_ingestion, unpack_ingestion
+from yieldflow.io.fingerprint import code_fingerprint
+from yieldflow.io.source import DataSource
+from yieldflow.io.storage import open_source
+from yieldflow.io.workspace import RunWorkspace
+from yieldflow.reporting.progress import StageProgress, track
 
 INGESTION_CODE = (
     "yieldflow.contract",
-    "yieldflow.ingest",
-    "yieldflow.ingest_read",
-    "yieldflow.ingest_run",
-    "yieldflow.ingest_store",
-    "yieldflow.sensor_query",
-    "yieldflow.validation",
+    "yieldflow.ingest.dataset",
+    "yieldflow.ingest.read",
+    "yieldflow.ingest.accounting",
+    "yieldflow.ingest.store",
+    "yieldflow.ingest.sensor_query",
+    "yieldflow.ingest.validation",
 )
 CACHE_EXPIRATION = timedelta(days=30)
 

@@ -9,8 +9,8 @@ from prefect.artifacts import (
     create_table_artifact,
 )
 
-from yieldflow.report import ReportInputs, metrics_rows, png_data_uri, render_report
-from yieldflow.workspace import RunWorkspace
+from yieldflow.io.workspace import RunWorkspace
+from yieldflow.reporting.report import ReportInputs, metrics_rows, png_data_uri, render_report
 
 REPORT_KEY = "yield-report"
 METRICS_KEY = "model-metrics"

@@ -10,15 +10,15 @@ import mlflow.data
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from yieldflow.tasks.champion import ENCODER_FILE
 
-from tasks.champion import ENCODER_FILE
-from yieldflow.compare import ModelScores
 from yieldflow.config import PipelineConfig
+from yieldflow.features.split import ModelData
 from yieldflow.ml.baselines import FittedBaseline
+from yieldflow.ml.compare import ModelScores
 from yieldflow.ml.mlp import TrainingResult
-from yieldflow.model_logging import log_mlp_model, log_sklearn_model
-from yieldflow.split import ModelData
-from yieldflow.tracking import (
+from yieldflow.tracking.model_logging import log_mlp_model, log_sklearn_model
+from yieldflow.tracking.runs import (
     TAG_FINGERPRINT,
     TAG_PIPELINE_RUN,
     TAG_SPLIT,
@@ -48,7 +48,7 @@ def start_tracking(
     data_uri: str,
     source: Mapping[str, str] | None = None,
 ) -> TrackingContext:
-    """The pipeline's parent run; ``source`` (yieldflow.tracking.flow_source) names the flow
+    """The pipeline's parent run; ``source`` (yieldflow.tracking.runs.flow_source) names the flow
     file in MLflow's source tags, for the parent and every nested run."""
     tags = {
         **(source or {}),

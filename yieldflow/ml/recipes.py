@@ -15,12 +15,12 @@ import numpy as np
 import pandas as pd
 
 from yieldflow.config import BaselineConfig, TrainingConfig
-from yieldflow.features import TARGET
+from yieldflow.features.seasons import TARGET
+from yieldflow.features.split import FeatureEncoder
 from yieldflow.ml.baselines import make_baselines
 from yieldflow.ml.mlp import predict as mlp_predict
 from yieldflow.ml.mlp import train_mlp
 from yieldflow.ml.simple_means import crop_mean, farm_crop_mean, farm_mean
-from yieldflow.split import FeatureEncoder
 
 MLP = "mlp"
 FEATURE_BASELINES = ("random_forest", "linear", "mean_baseline")

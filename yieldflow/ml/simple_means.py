@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from yieldflow.features import TARGET
+from yieldflow.features.seasons import TARGET
 
 
 @dataclass

@@ -11,8 +11,8 @@ The package is split by job: population (who the farms are and what they plant),
 get wrong) and generator (writing it all, one farm at a time).
 """
 
-from yieldflow.agronomy import CROP_GDD_BASE_C, CROP_HEAT_STRESS_C
 from yieldflow.contract import PLANNED_SEASONS_FILE
+from yieldflow.features.agronomy import CROP_GDD_BASE_C, CROP_HEAT_STRESS_C
 from yieldflow.synthetic.faults import FaultCounts
 from yieldflow.synthetic.generator import GeneratedDatasetInfo, generate_dataset
 from yieldflow.synthetic.population import SOIL_TYPES

@@ -10,8 +10,8 @@ from datetime import date
 
 import numpy as np
 
-from yieldflow.agronomy import CROP_GDD_BASE_C, CROP_HEAT_STRESS_C
 from yieldflow.contract import YIELD_RANGE_T_HA
+from yieldflow.features.agronomy import CROP_GDD_BASE_C, CROP_HEAT_STRESS_C
 from yieldflow.synthetic.population import SEASON_YIELD, STREAM_SEASON, Farm, Plan, stream
 
 CROPS: tuple[str, ...] = ("Maize", "Soybean", "Wheat", "Potato")

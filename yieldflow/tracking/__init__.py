@@ -1,0 +1,1 @@
+"""MLflow: pipeline and model runs, logged models, and the champion and its gate."""
