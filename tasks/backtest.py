@@ -7,9 +7,7 @@ import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from yieldflow.tasks.training import (
-    TRAINING_RETRIES,
-    TRAINING_RETRY_DELAYS_S,
-    retry_on_transient_device_error,
+    ON_DEVICE,
 )
 
 from yieldflow.config import PipelineConfig
@@ -49,10 +47,7 @@ def backtest_points(
 @task(
     name="fit-champion",
     task_run_name="fit-champion-on-every-season",
-    cache_policy=NO_CACHE,
-    retries=TRAINING_RETRIES,
-    retry_delay_seconds=TRAINING_RETRY_DELAYS_S,
-    retry_condition_fn=retry_on_transient_device_error,
+    **ON_DEVICE,
 )
 def fit_champion(
     tables: dict[float, pd.DataFrame], results: dict[float, PointResult], config: PipelineConfig

@@ -9,9 +9,7 @@ from mlflow.entities import Metric
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from yieldflow.tasks.training import (
-    TRAINING_RETRIES,
-    TRAINING_RETRY_DELAYS_S,
-    retry_on_transient_device_error,
+    ON_DEVICE,
 )
 
 from yieldflow.config import BaselineConfig, TrainingConfig
@@ -44,10 +42,7 @@ def _grid_run_name() -> str:
 @task(
     name="evaluate-model-on-fold",
     task_run_name=_grid_run_name,
-    cache_policy=NO_CACHE,
-    retries=TRAINING_RETRIES,
-    retry_delay_seconds=TRAINING_RETRY_DELAYS_S,
-    retry_condition_fn=retry_on_transient_device_error,
+    **ON_DEVICE,
 )
 def evaluate_model_on_fold(
     table: pd.DataFrame,

@@ -14,9 +14,6 @@ from yieldflow.ml.mlp import TrainingResult, small_data_gpu_hint, train_mlp
 from yieldflow.ml.patience_study import PatienceStudy, study_patience
 from yieldflow.reporting.progress import track
 
-TRAINING_RETRIES = 2
-TRAINING_RETRY_DELAYS_S = [2, 10]
-
 
 def retry_on_transient_device_error(task: Any, task_run: Any, state: Any) -> bool:
     """Prefect retry_condition_fn: retry CUDA OOM / device faults, fail at once otherwise.
@@ -33,13 +30,19 @@ def retry_on_transient_device_error(task: Any, task_run: Any, state: Any) -> boo
     return False
 
 
+# Every task that trains on the device: transient device faults retried twice, nothing cached.
+ON_DEVICE: dict[str, Any] = {
+    "retries": 2,
+    "retry_delay_seconds": [2, 10],
+    "retry_condition_fn": retry_on_transient_device_error,
+    "cache_policy": NO_CACHE,
+}
+
+
 @task(
     name="train-mlp",
     task_run_name="train-mlp-seed-{seed}",
-    retries=TRAINING_RETRIES,
-    retry_delay_seconds=TRAINING_RETRY_DELAYS_S,
-    retry_condition_fn=retry_on_transient_device_error,
-    cache_policy=NO_CACHE,
+    **ON_DEVICE,
 )
 def train(data: ModelData, config: TrainingConfig, seed: int) -> TrainingResult:
     logger = get_run_logger()
@@ -79,10 +82,7 @@ def train(data: ModelData, config: TrainingConfig, seed: int) -> TrainingResult:
 @task(
     name="study-patience",
     task_run_name="study-patience-seed-{seed}",
-    retries=TRAINING_RETRIES,
-    retry_delay_seconds=TRAINING_RETRY_DELAYS_S,
-    retry_condition_fn=retry_on_transient_device_error,
-    cache_policy=NO_CACHE,
+    **ON_DEVICE,
 )
 def patience_study(data: ModelData, config: TrainingConfig, seed: int) -> PatienceStudy:
     """Train once more for all max_epochs (same seed) and replay each patience on it."""

@@ -32,7 +32,13 @@ from typing import Any
 
 import pytest
 
-from tests.support.servers import ManagedProcess, WebhookReceiver, free_ports
+from tests.support.servers import (
+    WebhookReceiver,
+    free_ports,
+    mlflow_server,
+    prefect_server,
+    prefect_worker,
+)
 from tests.support.stack_fixtures import BIN, REPO
 
 SEASONAL = "seasonal-yield-pipeline/seasonal-retrain"
@@ -138,35 +144,8 @@ def alert_stack(tmp_path_factory) -> AlertStack:
         "PYTHONUNBUFFERED": "1",
     }
     processes = [
-        ManagedProcess(
-            "prefect-server",
-            [BIN / "prefect", "server", "start", "--host", "127.0.0.1", "--port", prefect_port],
-            log_dir=logs,
-            env=env,
-            health=f"http://127.0.0.1:{prefect_port}/api/health",
-            startup_timeout=120,
-        ),
-        ManagedProcess(
-            "mlflow-server",
-            [
-                BIN / "mlflow",
-                "server",
-                "--backend-store-uri",
-                f"sqlite:///{logs / 'mlflow.db'}",
-                "--artifacts-destination",
-                str(logs / "mlflow-artifacts"),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                mlflow_port,
-                "--workers",
-                "1",
-            ],
-            log_dir=logs,
-            env={**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-            health=f"http://127.0.0.1:{mlflow_port}/health",
-            startup_timeout=120,
-        ),
+        prefect_server(prefect_port, logs, env),
+        mlflow_server(mlflow_port, logs, env, artifacts=str(logs / "mlflow-artifacts")),
     ]
     with WebhookReceiver() as receiver:
         stack = None
@@ -191,14 +170,7 @@ def alert_stack(tmp_path_factory) -> AlertStack:
             )
             stack.prefect("--no-prompt", "deploy", "--all")  # no variables set yet
             for pool in ("cpu", "gpu"):
-                worker = ManagedProcess(
-                    f"worker-{pool}",
-                    [BIN / "prefect", "worker", "start", "--pool", pool],
-                    log_dir=logs,
-                    env=env,
-                    cwd=logs,
-                )
-                processes.append(worker.start())
+                processes.append(prefect_worker(pool, logs, env).start())
             yield stack
         finally:
             for process in reversed(processes):

@@ -17,7 +17,7 @@ from tests.support.bad_inputs.cases import STOP_CASES, StopCase
 from tests.support.bad_inputs.corpus import Corpus
 from tests.support.bad_inputs.dataset import copy_dataset
 from tests.support.bad_inputs.huge import run_memory_probe, write_huge_dataset
-from tests.support.servers import ManagedProcess, free_port
+from tests.support.servers import free_port, prefect_server
 
 BIN = Path(sys.executable).parent
 HUGE_ROWS = 2_000_000
@@ -105,14 +105,7 @@ def cli_runs(corpus: Corpus, tmp_path_factory: pytest.TempPathFactory, request):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MLFLOW_"))}
     env |= {"PREFECT_HOME": str(logs / "home"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
-    server = ManagedProcess(
-        "prefect-server",
-        [BIN / "prefect", "server", "start", "--host", "127.0.0.1", "--port", port],
-        log_dir=logs,
-        env=env,
-        health=f"http://127.0.0.1:{port}/api/health",
-        startup_timeout=180,
-    )
+    server = prefect_server(port, logs, env, startup_timeout=180)
     api = f"http://127.0.0.1:{port}/api"
     with server, ThreadPoolExecutor(max_workers=2) as pool:  # the pool drains first
         runs = {}

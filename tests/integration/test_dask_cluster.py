@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.support.servers import ManagedProcess, free_port
+from tests.support.servers import ManagedProcess, free_port, prefect_server
 
 BIN = Path(sys.executable).parent
 
@@ -40,14 +40,7 @@ def cluster(tmp_path_factory):
         "OMP_NUM_THREADS": "1",  # one core per single-threaded worker, as in production
     }
     address = f"tcp://127.0.0.1:{dask_port}"
-    prefect = ManagedProcess(
-        "prefect-server",
-        [BIN / "prefect", "server", "start", "--host", "127.0.0.1", "--port", prefect_port],
-        log_dir=logs,
-        env=env,
-        health=f"{api}/health",
-        startup_timeout=120,
-    )
+    prefect = prefect_server(prefect_port, logs, env)
     scheduler = ManagedProcess(
         "dask-scheduler",
         [BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", dask_port,

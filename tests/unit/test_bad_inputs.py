@@ -1,4 +1,5 @@
-"""Bad input through the real ingestion path: a corpus of damaged datasets (tests/support/bad_inputs).
+"""Bad input through the real ingestion path: a corpus of damaged datasets
+(tests/support/bad_inputs).
 
 Each case starts from a clean generated dataset (3 farms, 3 seasons from 2021) and applies
 exactly one kind of damage. Either the run goes on, with the damage quarantined and counted

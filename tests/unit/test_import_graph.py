@@ -31,9 +31,7 @@ def package_dirs() -> dict[str, Path]:
     the top of the repository but install inside the package)."""
     setup = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
     mapped = setup.get("package-dir", {})
-    return {
-        name: REPO / mapped.get(name, name.replace(".", "/")) for name in setup["packages"]
-    }
+    return {name: REPO / mapped.get(name, name.replace(".", "/")) for name in setup["packages"]}
 
 
 def modules() -> dict[str, Path]:
