@@ -14,6 +14,7 @@ from prefect import flow, get_run_logger
 
 from flows.run_start import start_run
 from flows.season_wise_evaluation import evaluate_by_season
+from flows.task_runners import dask_address
 from flows.train_model import SplitSeasons, TrackingTarget
 from tasks.alerts import publish_alerts
 from tasks.backtest import backtest_points, features_at_points, fit_champion
@@ -21,6 +22,7 @@ from tasks.baselines import fit_and_predict_baselines
 from tasks.champion import INPUT_COLUMNS, register_champion
 from tasks.evaluation import log_cross_validation
 from tasks.features import build_features, split_seasons
+from tasks.ingest_batches import ingest_in_farm_batches
 from tasks.ingestion import dataset_fingerprint_of, ingest, publish_ingestion
 from tasks.reporting import publish_report
 from tasks.tracking import finish_tracking, log_baseline_run, start_tracking
@@ -60,10 +62,14 @@ def seasonal_pipeline(
     run = start_run(config.tracking.output_dir, config.data.data)
     run_id, workspace, data_uri = run.run_id, run.workspace, run.data_uri
 
-    files_fingerprint = dataset_fingerprint_of(data_uri)  # cache token: files and versions
-    ingested = ingest(data_uri, files_fingerprint)
-    publish_ingestion(ingested, workspace)
-    features = build_features(ingested, config.data, files_fingerprint)
+    if dask_address(config.orchestration.task_runner) is None:
+        files_fingerprint = dataset_fingerprint_of(data_uri)  # cache token: files, versions
+        ingested = ingest(data_uri, files_fingerprint)
+        publish_ingestion(ingested, workspace)
+        features = build_features(ingested, config.data, files_fingerprint)
+    else:  # on a Dask cluster: one task per batch of farms, merged (same result)
+        ingested, features = ingest_in_farm_batches(data_uri, config, run_id, workspace)
+        publish_ingestion(ingested, workspace)
     split = split_seasons(features, config.split)
     name_seasonal_run(split.train + split.val + split.test)  # UI name: the latest season
     data = prepare_model_data(features.table, split)
