@@ -7,6 +7,12 @@ measures the cluster, not torch's own threads), first with one worker, then with
 the same cells; the speed-up is the ratio. Both must give the same predictions. From the
 cells' own durations it also models how the grid would spread over more workers (longest
 cells first onto the least-loaded worker), for machines this one cannot show.
+
+Beside it, ingestion + season features by batch of farms (yieldflow.features.farm_batches, what
+the seasonal run does on a Dask runner) at 5M rows on 1 and 2 one-thread workers, DuckDB
+held to one thread per worker (YIELDFLOW_DUCKDB_THREADS=1). Timed whole: the plan
+(listing, farms.csv, harvests.csv) and the merge (Parquet read back, concatenated) run in
+the client, serially, as they do in the flow; the parts are reported too.
 """
 
 from __future__ import annotations
@@ -27,6 +33,12 @@ CONFIG = {
     "smoke": {"training": {"max_epochs": 5, "patience": 5}, "evaluation": {"mlp_seeds": 1}},
 }
 MODELLED_WORKERS = (1, 2, 4, 8, 16)
+INGEST_SIZES = {
+    "full": DatasetSpec(farms=86),  # 5M rows, the features benchmark's 5M dataset
+    "smoke": DatasetSpec(farms=2, interval_minutes=60),
+}
+INGEST_BATCHES = 8  # orchestration.ingest_batches' default
+MIN_COVERAGE = 0.7
 
 
 def run_cell(table: Any, cell: tuple, config: Any) -> tuple[Any, float]:
@@ -58,6 +70,115 @@ def grid_on_workers(
         futures = [client.submit(run_cell, scattered[c[0]], c, config, pure=False) for c in cells]
         results = client.gather(futures)
         return time.perf_counter() - started, results
+
+
+def ingest_batch_on_worker(data_uri: str, batch: Any, plan: dict, base: str) -> Any:
+    """One batch on a worker, as tasks/ingest_batches.py runs it: DuckDB, features,
+    Parquet out; returns the batch's record (URIs and counts)."""
+    from yieldflow.features.farm_batches import ingest_batch, write_batch
+    from yieldflow.io.storage import open_source
+
+    result = ingest_batch(open_source(data_uri), batch, **plan, min_coverage=MIN_COVERAGE)
+    return write_batch(result, batch.number, base)
+
+
+def ingestion_on_workers(workers: int, root: Any, out: Any) -> dict[str, Any]:
+    """Plan here, every batch on the workers, merge here; seconds of each part."""
+    from distributed import Client, LocalCluster
+
+    from yieldflow.features.farm_batches import merge_batches, plan_ingestion, read_batch
+    from yieldflow.io.storage import open_source
+
+    with (
+        LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        client.run(lambda: __import__("yieldflow.features.farm_batches"))  # imports are not timed
+        started = time.perf_counter()
+        plan = plan_ingestion(open_source(root), INGEST_BATCHES)
+        planned = time.perf_counter()
+        futures = [
+            client.submit(
+                ingest_batch_on_worker,
+                str(root),
+                batch,
+                {
+                    "plan_timezones": plan.timezones,
+                    "now": plan.now,
+                    "harvests": plan.harvests_of(batch),
+                    "farms": plan.farms,
+                },
+                str(out),
+                pure=False,
+            )
+            for batch in plan.batches
+        ]
+        records = client.gather(futures)
+        batched = time.perf_counter()
+        ingested, features = merge_batches(plan, [read_batch(r) for r in records], MIN_COVERAGE)
+        done = time.perf_counter()
+    return {
+        "seconds": done - started,
+        "plan_s": planned - started,
+        "batches_s": batched - planned,
+        "merge_s": done - batched,
+        "batches": len(plan.batches),
+        "ingested": ingested,
+        "features": features,
+    }
+
+
+def ingestion_speedup(size: str) -> tuple[dict[str, Any], Any]:
+    """5M rows (smoke: 30k) ingested + featured by farm batches on 1, then 2 workers."""
+    import tempfile
+
+    from benchmarks.common import warm_page_cache
+
+    dataset = cached_dataset(INGEST_SIZES[size])
+    warm_page_cache(dataset.root)
+    previous = os.environ.get("YIELDFLOW_DUCKDB_THREADS")
+    os.environ["YIELDFLOW_DUCKDB_THREADS"] = "1"  # inherited by the worker processes
+    runs = {}
+    try:
+        for workers in (1, 2):
+            with tempfile.TemporaryDirectory(prefix="yieldflow-bench-batches-") as out:
+                runs[workers] = ingestion_on_workers(workers, dataset.root, out)
+            log(f"cluster ingestion: {workers} worker(s) {runs[workers]['seconds']:.1f} s")
+    finally:
+        if previous is None:
+            os.environ.pop("YIELDFLOW_DUCKDB_THREADS", None)
+        else:
+            os.environ["YIELDFLOW_DUCKDB_THREADS"] = previous
+    same = runs[1]["features"].table.equals(runs[2]["features"].table) and (
+        runs[1]["ingested"].accounting == runs[2]["ingested"].accounting
+    )
+    speedup = runs[1]["seconds"] / runs[2]["seconds"]
+    rows = runs[1]["ingested"].accounting.rows_read
+    measured = {
+        "rows": rows,
+        "farms": dataset.spec.farms,
+        "batches": runs[1]["batches"],
+        "same_features": bool(same),
+        "speedup": speedup,
+        **{
+            f"{'one' if w == 1 else 'two'}_worker{'s' if w == 2 else ''}_{part}": runs[w][part]
+            for w in (1, 2)
+            for part in ("seconds", "plan_s", "batches_s", "merge_s")
+        },
+    }
+    check = at_least(
+        "cluster",
+        f"{rows:,} rows, {runs[1]['batches']} farm batches",
+        "ingestion + features speed-up, 2 Dask workers vs 1",
+        speedup if same else float("nan"),
+        SPEEDUP_TARGET,
+        f"{runs[1]['seconds']:.1f} s on 1 worker, {runs[2]['seconds']:.1f} s on 2 (batches "
+        f"{runs[1]['batches_s']:.1f} / {runs[2]['batches_s']:.1f} s, merge "
+        f"{runs[2]['merge_s']:.1f} s); features identical: {same}",
+    )
+    return measured, check
 
 
 def modelled_seconds(durations: list[float], workers: int) -> float:
@@ -123,4 +244,9 @@ def run(size: str) -> dict[str, Any]:
         SPEEDUP_TARGET,
         f"{timings[1]:.1f} s on 1 worker, {timings[2]:.1f} s on 2; predictions identical: {same}",
     )
-    return {**measured, "checks": [check.as_dict()]}
+    ingestion, ingestion_check = ingestion_speedup(size)
+    return {
+        **measured,
+        "ingestion": ingestion,
+        "checks": [check.as_dict(), ingestion_check.as_dict()],
+    }

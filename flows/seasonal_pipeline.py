@@ -11,8 +11,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
+from yieldflow.flows.farm_batch_ingestion import ingest_in_farm_batches
 from yieldflow.flows.run_start import start_run
 from yieldflow.flows.season_wise_evaluation import evaluate_by_season
+from yieldflow.flows.task_runners import dask_address
 from yieldflow.flows.train_model import SplitSeasons, TrackingTarget
 from yieldflow.flows.training_dispatch import share_features, train_mlp_flow
 from yieldflow.tasks.alerts import publish_alerts
@@ -60,10 +62,14 @@ def seasonal_pipeline(
     run = start_run(config.tracking.output_dir, config.data.data)
     run_id, workspace, data_uri = run.run_id, run.workspace, run.data_uri
 
-    files_fingerprint = dataset_fingerprint_of(data_uri)  # cache token: files and versions
-    ingested = ingest(data_uri, files_fingerprint)
-    publish_ingestion(ingested, workspace)
-    features = build_features(ingested, config.data, files_fingerprint)
+    if dask_address(config.orchestration.task_runner) is None:
+        files_fingerprint = dataset_fingerprint_of(data_uri)  # cache token: files, versions
+        ingested = ingest(data_uri, files_fingerprint)
+        publish_ingestion(ingested, workspace)
+        features = build_features(ingested, config.data, files_fingerprint)
+    else:  # on a Dask cluster: one task per batch of farms, merged (same result)
+        ingested, features = ingest_in_farm_batches(data_uri, config, run_id, workspace)
+        publish_ingestion(ingested, workspace)
     split = split_seasons(features, config.split)
     name_seasonal_run(split.train + split.val + split.test)  # UI name: the latest season
     data = prepare_model_data(features.table, split)

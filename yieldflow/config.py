@@ -303,6 +303,16 @@ class OrchestrationConfig(_Section):
         "scheduler; workers need the project installed and PREFECT_API_URL), or 'dask' "
         "(the address in DASK_SCHEDULER_ADDRESS).",
     )
+    ingest_batches: int = Field(
+        default=8,
+        ge=1,
+        le=10_000,
+        title="Ingestion batches on Dask",
+        description="With a Dask task runner, ingestion and season features run as this "
+        "many tasks at most, each over a batch of farms (about equal bytes), their results "
+        "written as Parquet to the shared storage and merged; the local runner ingests "
+        "in one task.",
+    )
     shared_storage: str = Field(
         default="",
         title="Shared storage for intermediate data",

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from tests.support.servers import ManagedProcess, free_port, prefect_server
+from yieldflow.features.farm_batches import BATCHES_DIR
 
 BIN = Path(sys.executable).parent
 
@@ -125,6 +126,14 @@ def same_results(embedded: dict, clustered: dict) -> None:
         for s in (embedded, clustered)
     ]
     pd.testing.assert_frame_equal(*tables)
+    # Ingestion was batched by farm on the cluster only: same quarantine and accounting.
+    folders = [Path(s["outputs"]["run_folder"]) for s in (embedded, clustered)]
+    for name in ("quarantine.csv", "ingestion_summary.json"):
+        assert (folders[1] / name).read_bytes() == (folders[0] / name).read_bytes(), name
+    assert clustered["data"] == embedded["data"]
+    assert not (folders[0] / BATCHES_DIR).exists()
+    batches = sorted((folders[1] / BATCHES_DIR).glob("batch-*/readings.parquet"))
+    assert len(batches) > 1, batches  # 5 farms, up to 8 batches: one task per farm
 
 
 @pytest.fixture(scope="module")

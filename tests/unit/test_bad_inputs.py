@@ -21,6 +21,7 @@ import pytest
 from tests.support.bad_inputs.cases import CASES, STOP_CASES, Case, StopCase
 from tests.support.bad_inputs.corpus import Corpus, features_of
 from tests.support.bad_inputs.dataset import NOW, copy_dataset
+from tests.support.farm_batches import assert_batches_give
 from yieldflow.config import SplitConfig
 from yieldflow.features.seasons import SeasonFeatures
 from yieldflow.features.split import InsufficientSeasonsError, temporal_split
@@ -64,6 +65,8 @@ def test_damage_is_quarantined_and_counted(case: Case, corpus: Corpus, tmp_path:
     expected = case.build(root)
 
     result = ingest_dataset(LocalSource(root), now=NOW)
+    # the Dask path: one farm alone, two together, through Parquet
+    assert_batches_give(result, root, 2, tmp_path / "batches")
 
     acc = result.accounting
     acc.check()

@@ -13,6 +13,7 @@ scan the files in the order given and keep it (insertion order, its default, set
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import duckdb
@@ -26,6 +27,7 @@ from yieldflow.ingest import validation as v
 from yieldflow.ingest.read import BLANK, SourceFile
 
 SENSOR_COLUMNS_KNOWN: tuple[str, ...] = ("farm_id", "timestamp", *SENSOR_VALUE_COLUMNS)
+THREADS_ENV = "YIELDFLOW_DUCKDB_THREADS"  # DuckDB's threads (default: one per core)
 BATCH_ROWS = 2**17  # rows per batch streamed out of DuckDB
 ZONE_DAYS_FROM = "1990-01-01"  # local times before are placed row by row: slower, same
 _LINES = (
@@ -61,6 +63,8 @@ def connect() -> duckdb.DuckDBPyConnection:
     # in memory and stops the result from streaming.
     con.execute("SET disabled_optimizers = 'build_side_probe_side'")
     con.execute("SET enable_progress_bar = false")
+    if threads := os.environ.get(THREADS_ENV, "").strip():  # e.g. 1 on a one-thread Dask worker
+        con.execute(f"SET threads = {int(threads)}")
     return con
 
 
