@@ -64,9 +64,8 @@ def pipeline_config(size: str, data: str, output_dir: str) -> dict[str, Any]:
 
 def run_prefect(config: dict[str, Any]) -> dict[str, Any]:
     """Child side: the seasonal flow as a Prefect flow run against PREFECT_API_URL."""
-    from yieldflow.flows.seasonal_pipeline import seasonal_pipeline
-
     from yieldflow.config import PipelineConfig
+    from yieldflow.flows.seasonal_pipeline import seasonal_pipeline
 
     parsed = PipelineConfig.model_validate(config)
     started = time.perf_counter()
@@ -96,9 +95,8 @@ def run_plain(config: dict[str, Any]) -> dict[str, Any]:
         if name.startswith("create_") and name.endswith("_artifact"):
             setattr(prefect.artifacts, name, lambda *args, **kwargs: None)
 
-    from yieldflow.flows.seasonal_pipeline import seasonal_pipeline
-
     from yieldflow.config import PipelineConfig
+    from yieldflow.flows.seasonal_pipeline import seasonal_pipeline
 
     parsed = PipelineConfig.model_validate(config)
     with disable_run_logger():
@@ -181,7 +179,7 @@ def count_task_runs(flow_run_id: str, settle_s: float = 20.0) -> dict[str, Any]:
 
 def start_prefect_server(workdir: Path) -> tuple[Any, dict[str, str]]:
     """A local Prefect server on a free 127.0.0.1 port, and the env that points at it."""
-    from tests.servers import ManagedProcess, free_port
+    from tests.support.servers import ManagedProcess, free_port
 
     port = free_port()
     home = workdir / "prefect-home"

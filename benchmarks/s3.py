@@ -219,7 +219,7 @@ def _download_all(uri: str, consume: Callable[[bytes], object]) -> dict[str, Any
 
 def run(size: str) -> dict[str, Any]:
     """Start SeaweedFS, upload both layouts, measure, stop the server (always)."""
-    from tests.servers import SeaweedFS
+    from tests.support.servers import SeaweedFS
 
     dataset = cached_dataset(SIZES[size])
     objects = layouts(dataset.root)

@@ -31,18 +31,14 @@ HIDDEN = [32, 16]  # TrainingConfig's default
 LEARNING_RATE = 1e-2
 WEIGHT_DECAY = 1e-2
 
-# Both sides run with one intra-op thread. On this shared 2-core machine, torch's default
-# of 2 threads makes every tiny op wait for a partner thread that another process has
-# descheduled: 50 epochs at 48 rows took 38 s with 2 threads under load against 2 s with
-# one. Two threads would measure the machine's load, not the loop (see Findings).
+# Both sides run with one intra-op thread: on a shared 2-core machine torch's two threads
+# make every tiny op wait for a descheduled partner, measuring the load, not the loop.
 TORCH_THREADS = 1
 
 # rows: (batch size, epochs per measurement, repeats). 48 rows and batch 8 are the
 # pipeline's own (12 farms × 4 seasons, TrainingConfig.batch_size); larger sets get the
 # batch sizes one would pick there, so an epoch stays at a few hundred optimiser steps.
-# A 48-row run lasts about a second, so it gets more repeats (its median is noisy); so
-# does 10,000 rows (0.6 s a run), whose ratio moved 0.90-1.03 across runs with 5 repeats
-# while an idle A/B of the same loop measured 0.985.
+# The short runs (48 and 10,000 rows) get more repeats: their medians are noisy.
 SIZES: dict[str, dict[int, tuple[int, int, int]]] = {
     "full": {48: (8, 100, 11), 10_000: (128, 5, 9), 1_000_000: (4096, 2, 3)},
     "smoke": {48: (8, 10, 1), 10_000: (128, 1, 1), 100_000: (4096, 1, 1)},

@@ -7,11 +7,11 @@ import dataclasses
 from typing import Any
 
 from prefect import flow
+
+from yieldflow.config import DataConfig, TrackingConfig
 from yieldflow.flows.run_start import start_run
 from yieldflow.tasks.features import build_features
 from yieldflow.tasks.ingestion import dataset_fingerprint_of, ingest, publish_ingestion
-
-from yieldflow.config import DataConfig, TrackingConfig
 
 
 @flow(name="data-check", flow_run_name="data-check", log_prints=True)

@@ -8,15 +8,15 @@ in the flow's process; each batch is one task run on a worker (tasks/ingest_batc
 from __future__ import annotations
 
 from prefect import flow
-from yieldflow.flows.task_runners import task_runner_for
-from yieldflow.tasks.ingest_batches import ingest_farm_batch, merge_ingestion_batches, plan_batches
 
 from yieldflow.config import PipelineConfig
 from yieldflow.features.seasons import SeasonFeatures
+from yieldflow.flows.task_runners import task_runner_for
 from yieldflow.ingest.dataset import IngestionResult
 from yieldflow.io.source import join_uri
 from yieldflow.io.workspace import RunWorkspace
 from yieldflow.reporting.progress import track
+from yieldflow.tasks.ingest_batches import ingest_farm_batch, merge_ingestion_batches, plan_batches
 
 
 @flow(name="ingest-by-farm-batches", flow_run_name="ingest-by-farm-batches")

@@ -9,13 +9,13 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
-from yieldflow.flows.run_start import start_run
-from yieldflow.tasks.champion import LoadedChampion, load_champion
-from yieldflow.tasks.ingestion import dataset_fingerprint_of, ingest, publish_ingestion
 
 from yieldflow.config import ForecastConfig
+from yieldflow.flows.run_start import start_run
 from yieldflow.io.storage import open_source
 from yieldflow.ml.forecast import REFUSED, forecast_table, planned_windows
+from yieldflow.tasks.champion import LoadedChampion, load_champion
+from yieldflow.tasks.ingestion import dataset_fingerprint_of, ingest, publish_ingestion
 from yieldflow.tracking.runs import (
     flow_source,
     log_bytes,

@@ -9,10 +9,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 from prefect import flow, get_run_logger
-from yieldflow.flows.task_runners import task_runner_for
-from yieldflow.tasks.evaluation import evaluate_model_on_fold, summarise_cross_validation
 
 from yieldflow.config import PipelineConfig
+from yieldflow.flows.task_runners import task_runner_for
 from yieldflow.ml.evaluation import (
     CrossValidation,
     evaluation_cells,
@@ -20,6 +19,7 @@ from yieldflow.ml.evaluation import (
     rolling_origin_folds,
 )
 from yieldflow.reporting.progress import track
+from yieldflow.tasks.evaluation import evaluate_model_on_fold, summarise_cross_validation
 
 
 @dataclass

@@ -11,12 +11,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow, get_run_logger
+
+from yieldflow.config import PipelineConfig
+from yieldflow.features.split import prepare_model_data
 from yieldflow.flows.farm_batch_ingestion import ingest_in_farm_batches
 from yieldflow.flows.run_start import start_run
 from yieldflow.flows.season_wise_evaluation import evaluate_by_season
 from yieldflow.flows.task_runners import dask_address
 from yieldflow.flows.train_model import SplitSeasons, TrackingTarget
 from yieldflow.flows.training_dispatch import share_features, train_mlp_flow
+from yieldflow.ml.backtest import health
+from yieldflow.ml.compare import ModelScores, score_models, verdict_sentence
+from yieldflow.ml.patience_study import patience_study_from_dict
+from yieldflow.reporting.figures import loss_curve_png, paired_difference_png, seed_spread_png
+from yieldflow.reporting.report import ReportInputs, mlp_first
+from yieldflow.reporting.summary import build_summary, dataset_fingerprint
 from yieldflow.tasks.alerts import publish_alerts
 from yieldflow.tasks.backtest import backtest_points, features_at_points, fit_champion
 from yieldflow.tasks.baselines import fit_and_predict_baselines
@@ -27,15 +36,6 @@ from yieldflow.tasks.ingestion import dataset_fingerprint_of, ingest, publish_in
 from yieldflow.tasks.reporting import publish_report
 from yieldflow.tasks.run_names import name_seasonal_run
 from yieldflow.tasks.tracking import finish_tracking, log_baseline_run, start_tracking
-
-from yieldflow.config import PipelineConfig
-from yieldflow.features.split import prepare_model_data
-from yieldflow.ml.backtest import health
-from yieldflow.ml.compare import ModelScores, score_models, verdict_sentence
-from yieldflow.ml.patience_study import patience_study_from_dict
-from yieldflow.reporting.figures import loss_curve_png, paired_difference_png, seed_spread_png
-from yieldflow.reporting.report import ReportInputs, mlp_first
-from yieldflow.reporting.summary import build_summary, dataset_fingerprint
 from yieldflow.tracking.champion import forecaster_schema
 from yieldflow.tracking.runs import (
     TrackingGuard,

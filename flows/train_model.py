@@ -14,7 +14,6 @@ from typing import Annotated, Any
 import pandas as pd
 from prefect import flow
 from pydantic import BaseModel, Field
-from yieldflow.tasks.training import patience_study, train
 
 from yieldflow.config import PipelineConfig
 from yieldflow.features.split import SeasonSplit, prepare_model_data
@@ -24,6 +23,7 @@ from yieldflow.ml.compare import score_models
 from yieldflow.ml.mlp import predict
 from yieldflow.ml.persistence import save_mlp
 from yieldflow.reporting.figures import loss_curve_png
+from yieldflow.tasks.training import patience_study, train
 from yieldflow.tracking.runs import (
     TAG_PIPELINE_RUN,
     TrackingContext,

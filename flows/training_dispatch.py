@@ -10,9 +10,9 @@ import pandas as pd
 from prefect import get_run_logger
 from prefect.deployments import run_deployment
 from prefect.runtime import deployment
-from yieldflow.flows.train_model import SplitSeasons, TrackingTarget, train_model
 
 from yieldflow.config import PipelineConfig
+from yieldflow.flows.train_model import SplitSeasons, TrackingTarget, train_model
 from yieldflow.io.source import join_uri
 from yieldflow.io.storage import write_uri
 from yieldflow.io.workspace import RunWorkspace

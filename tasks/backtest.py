@@ -6,13 +6,13 @@ from __future__ import annotations
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from yieldflow.tasks.training import (
-    ON_DEVICE,
-)
 
 from yieldflow.config import PipelineConfig
 from yieldflow.ml.backtest import PointResult, backtest_at_points, point_label, tables_at_points
 from yieldflow.ml.forecaster import SeasonForecaster, fit_forecaster
+from yieldflow.tasks.training import (
+    ON_DEVICE,
+)
 
 
 @task(

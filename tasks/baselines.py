@@ -7,11 +7,11 @@ import time
 import numpy as np
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from yieldflow.tasks.run_names import fit_baselines_run_name
 
 from yieldflow.config import BaselineConfig
 from yieldflow.features.split import ModelData
 from yieldflow.ml.baselines import FittedBaseline, fit_baselines
+from yieldflow.tasks.run_names import fit_baselines_run_name
 
 
 @task(name="fit-baselines", task_run_name=fit_baselines_run_name, cache_policy=NO_CACHE)

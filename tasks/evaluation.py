@@ -8,9 +8,6 @@ import pandas as pd
 from mlflow.entities import Metric
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from yieldflow.tasks.training import (
-    ON_DEVICE,
-)
 
 from yieldflow.config import BaselineConfig, TrainingConfig
 from yieldflow.ml.evaluation import (
@@ -20,6 +17,9 @@ from yieldflow.ml.evaluation import (
     Fold,
     evaluate_fold,
     summarise,
+)
+from yieldflow.tasks.training import (
+    ON_DEVICE,
 )
 from yieldflow.tracking.runs import (
     TAG_MODEL,

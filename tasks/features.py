@@ -7,13 +7,13 @@ from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from yieldflow.tasks.ingestion import CACHE_EXPIRATION, INGESTION_CODE
 
 from yieldflow.config import DataConfig, SplitConfig
 from yieldflow.features.seasons import SeasonFeatures, build_season_features
 from yieldflow.features.split import SeasonSplit, temporal_split
 from yieldflow.ingest.dataset import IngestionResult
 from yieldflow.io.fingerprint import code_fingerprint
+from yieldflow.tasks.ingestion import CACHE_EXPIRATION, INGESTION_CODE
 
 FEATURES_CODE = ("yieldflow.features.agronomy", "yieldflow.features.seasons")
 

@@ -10,13 +10,13 @@ import mlflow.data
 import pandas as pd
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from yieldflow.tasks.champion import ENCODER_FILE
 
 from yieldflow.config import PipelineConfig
 from yieldflow.features.split import ModelData
 from yieldflow.ml.baselines import FittedBaseline
 from yieldflow.ml.compare import ModelScores
 from yieldflow.ml.mlp import TrainingResult
+from yieldflow.tasks.champion import ENCODER_FILE
 from yieldflow.tracking.model_logging import log_mlp_model, log_sklearn_model
 from yieldflow.tracking.runs import (
     TAG_FINGERPRINT,

@@ -21,12 +21,10 @@ from tests.support.servers import free_port, prefect_server
 
 BIN = Path(sys.executable).parent
 HUGE_ROWS = 2_000_000
-# Ingesting the ~110 MB file: DuckDB streams its checked rows straight into the readings'
-# arrays; peak RSS growth measured 1.2x the file (134 MB; 3.7x with the hand-written
-# batched parser before DuckDB, 6.4x when it parsed the file whole), mostly the readings.
+# DuckDB streams the checked rows into the readings' arrays: the peak grows with the typed
+# rows, well under a file parsed whole.
 HUGE_GROWTH_OF_FILE = 4.5
-# Half the rows: the growth the other half adds, per byte of it, is about the typed rows
-# (measured 2.3x), not the rows' strings (5.4x when the file was parsed whole).
+# What the second half of the rows adds, per byte: typed rows, not the rows' strings.
 HUGE_GROWTH_OF_ADDED_BYTES = 3.5
 
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import yieldflow.tasks.training as training_tasks
 
+import yieldflow.tasks.training as training_tasks
 from tests.support.training import REAL_TRAIN_MLP, run_training
 from yieldflow.config import TrainingConfig
 from yieldflow.ml.mlp import predict, train_mlp

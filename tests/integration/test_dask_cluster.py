@@ -86,9 +86,9 @@ def cluster(tmp_path_factory):
 
 def run_pipeline(cluster, dataset: Path, out: Path, task_runner: str) -> dict:
     from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
-    from yieldflow.flows.seasonal_pipeline import seasonal_pipeline
 
     from yieldflow.config import PipelineConfig
+    from yieldflow.flows.seasonal_pipeline import seasonal_pipeline
 
     config = PipelineConfig.model_validate(
         {

@@ -12,7 +12,6 @@ from mlflow.tracking import MlflowClient
 from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-from yieldflow.flows.seasonal_pipeline import seasonal_pipeline
 
 from yieldflow.config import (
     BaselineConfig,
@@ -23,6 +22,7 @@ from yieldflow.config import (
     TrackingConfig,
     TrainingConfig,
 )
+from yieldflow.flows.seasonal_pipeline import seasonal_pipeline
 from yieldflow.tracking.runs import TAG_PIPELINE_RUN
 
 MODELS = {"mlp", "random_forest", "linear", "mean_baseline"}
@@ -322,12 +322,12 @@ def register_candidate(summary, uri, model: str, schema_points: list[float]):
     """Register a champion of kind ``model`` through the real task, with this run's
     cross-validated NRMSE as the gate's evidence."""
     import pandas as pd
-    from yieldflow.tasks.champion import INPUT_COLUMNS, register_champion
 
     from yieldflow.config import PipelineConfig
     from yieldflow.ml.backtest import choose_at_point
     from yieldflow.ml.forecaster import fit_forecaster
     from yieldflow.ml.intervals import calibrate
+    from yieldflow.tasks.champion import INPUT_COLUMNS, register_champion
     from yieldflow.tracking.champion import forecaster_schema
     from yieldflow.tracking.runs import TrackingContext
 

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from yieldflow.flows.seasonal_pipeline import seasonal_pipeline
 
 from tests.support.servers import ManagedProcess, free_port, mlflow_server
 from yieldflow.config import (
@@ -31,6 +30,7 @@ from yieldflow.config import (
     TrackingConfig,
     TrainingConfig,
 )
+from yieldflow.flows.seasonal_pipeline import seasonal_pipeline
 from yieldflow.ml.mlp import predict
 from yieldflow.ml.persistence import load_mlp
 from yieldflow.tracking.runs import TAG_MODEL, TAG_PIPELINE_RUN, TrackingUnavailableError

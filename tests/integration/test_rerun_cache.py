@@ -8,7 +8,6 @@ import asyncio
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-from yieldflow.flows.seasonal_pipeline import seasonal_pipeline
 
 from yieldflow.config import (
     BaselineConfig,
@@ -19,6 +18,7 @@ from yieldflow.config import (
     TrackingConfig,
     TrainingConfig,
 )
+from yieldflow.flows.seasonal_pipeline import seasonal_pipeline
 from yieldflow.ml.mlp import TrainingDivergedError
 
 

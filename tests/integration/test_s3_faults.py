@@ -85,9 +85,8 @@ def test_s3_failing_past_the_retries_mid_run_publishes_nothing(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from yieldflow.flows.seasonal_pipeline import seasonal_pipeline
-
     from yieldflow.config import DataConfig, PipelineConfig, TrackingConfig
+    from yieldflow.flows.seasonal_pipeline import seasonal_pipeline
     from yieldflow.io.s3 import S3UnavailableError
 
     monkeypatch.setenv("YIELDFLOW_S3_MAX_ATTEMPTS", "2")

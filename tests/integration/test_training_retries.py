@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-import yieldflow.tasks.training as training_tasks
 
+import yieldflow.tasks.training as training_tasks
 from tests.support.training import REAL_TRAIN_MLP, FlakyTrainer, fail_holding, run_training
 from yieldflow.ml.early_stopping import NonFiniteLossError
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import weakref
 
 import torch
-import yieldflow.tasks.training as training_tasks
 from prefect import flow
 from prefect.states import State
 
+import yieldflow.tasks.training as training_tasks
 from yieldflow.config import TrainingConfig
 
 REAL_TRAIN_MLP = training_tasks.train_mlp

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 from prefect._internal.result_records import ResultRecord, ResultRecordMetadata
 from prefect.serializers import PickleSerializer
-from yieldflow.tasks.ingestion import IngestionSerializer
 
 from yieldflow.ingest.dataset import IngestionResult, ingest_dataset
 from yieldflow.ingest.store import (
@@ -22,6 +21,7 @@ from yieldflow.ingest.store import (
     unpack_ingestion,
 )
 from yieldflow.io.storage import open_source
+from yieldflow.tasks.ingestion import IngestionSerializer
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import io
 
 import pytest
 from rich.console import Console
-from yieldflow.tasks.run_names import seasonal_name_with_season, seasons_label
 
 from yieldflow.reporting import progress as progress_module
 from yieldflow.reporting.progress import (
@@ -17,6 +16,7 @@ from yieldflow.reporting.progress import (
     terminal_progress,
     track,
 )
+from yieldflow.tasks.run_names import seasonal_name_with_season, seasons_label
 
 
 class FakeArtifacts:
@@ -133,9 +133,8 @@ class FakeS3:
 
 
 def test_ingestion_counts_every_file_read_from_download_threads():
-    from yieldflow.tasks.ingestion import CountingSource
-
     from yieldflow.io.storage import read_files
+    from yieldflow.tasks.ingestion import CountingSource
 
     stage = StageProgress("ingestion", 1, "files read")
     source = CountingSource(FakeS3(), stage)

@@ -103,12 +103,8 @@ def resolve_device(requested: str) -> torch.device:
     return torch.device(requested)
 
 
-# Below about this many training rows the CPU runs the pipeline faster. Measured on a lent
-# H100: the default pipeline, 24 training rows, took
-# 11 s longer on the GPU, and a graphed step at batch 8 saves 0.25-0.5 ms against one CPU
-# thread. A run trains ~1,500-2,000 epochs (the fit, the 500-epoch patience curve, ten
-# cross-validation fits), so the start-up is repaid at an estimated 100-250 rows; the
-# break-even itself was not measured.
+# Below about this many training rows the GPU's start-up costs more than its faster steps
+# save (an estimate from the GPU benchmark: docs/benchmarks.md).
 GPU_PAYS_FROM_ROWS = 100
 
 
