@@ -7,8 +7,10 @@ flow's own body, so the steps cannot drift apart) with run loggers disabled and 
 artifacts skipped. The difference of the medians is the overhead. MLflow logging happens
 on both sides, so it cancels out. The Prefect side runs with PREFECT_TASKS_REFRESH_CACHE,
 so its cached ingestion task recomputes (and persists) every time, as on new data: a cache
-hit would skip work the plain side does and hide the overhead. The flow run's task runs
-are counted through the Prefect client, to catch a per-epoch or per-farm explosion.
+hit would skip work the plain side does and hide the overhead. A third side runs the flow
+with flow-run heartbeats off, to show what Prefect's heartbeat thread costs: each flow run
+(the pipeline and its subflows) waits for it on exit. The flow run's task runs are counted
+through the Prefect client, to catch a per-epoch or per-farm explosion.
 """
 
 from __future__ import annotations
@@ -73,6 +75,14 @@ def run_prefect(config: dict[str, Any]) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     flow_run_id = summary["prefect"]["flow_run_id"]
     return {"seconds": seconds, "flow_run_id": flow_run_id, **count_task_runs(flow_run_id)}
+
+
+def run_prefect_without_heartbeats(config: dict[str, Any]) -> dict[str, Any]:
+    """Child side: the Prefect flow run with PREFECT_FLOWS_HEARTBEAT_FREQUENCY off."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        return run_prefect(config)
 
 
 def run_plain(config: dict[str, Any]) -> dict[str, Any]:
@@ -231,6 +241,16 @@ def run(size: str) -> dict[str, Any]:
                 log(f"orchestration prefect: {value['seconds']:.2f} s")
                 return value
 
+            def without_heartbeats() -> dict[str, Any]:
+                value = run_in_child(
+                    "benchmarks.orchestration:run_prefect_without_heartbeats",
+                    {"config": config},
+                    env={**env, "PREFECT_TASKS_REFRESH_CACHE": "true"},
+                    cwd=workdir,
+                ).value
+                log(f"orchestration prefect without heartbeats: {value['seconds']:.2f} s")
+                return value
+
             def plain_side() -> dict[str, Any]:
                 value = run_in_child(
                     "benchmarks.orchestration:run_plain",
@@ -245,11 +265,13 @@ def run(size: str) -> dict[str, Any]:
             # (skipped at smoke size, where only the plumbing is checked, not the figure).
             if size == "full":
                 run_in_child("benchmarks.orchestration:warm_up", {}, env=env, cwd=workdir)
-            runs = interleaved({"prefect": prefect_side, "plain": plain_side}, REPEATS[size])
+            sides = {"prefect": prefect_side, "no_heartbeats": without_heartbeats}
+            runs = interleaved({**sides, "plain": plain_side}, REPEATS[size])
         finally:
             server.stop()
     prefect_s = median(r["seconds"] for r in runs["prefect"])
     plain_s = median(r["seconds"] for r in runs["plain"])
+    quiet_s = median(r["seconds"] for r in runs["no_heartbeats"])
     last = runs["prefect"][-1]
     measured = {
         "farms": dataset.spec.farms,
@@ -261,6 +283,9 @@ def run(size: str) -> dict[str, Any]:
         "prefect_s": prefect_s,
         "plain_s": plain_s,
         "overhead_s": prefect_s - plain_s,
+        "no_heartbeats_s": quiet_s,
+        "heartbeat_s": prefect_s - quiet_s,
+        "no_heartbeats_times": [r["seconds"] for r in runs["no_heartbeats"]],
         "prefect_times": [r["seconds"] for r in runs["prefect"]],
         "plain_times": [r["seconds"] for r in runs["plain"]],
         "task_runs": last["task_runs"],
@@ -279,7 +304,12 @@ def checks(m: dict[str, Any]) -> list[Check]:
             "Prefect overhead per run (s)",
             m["overhead_s"],
             OVERHEAD_TARGET_S,
-            f"{m['prefect_s']:.1f} s as a flow vs {m['plain_s']:.1f} s as plain calls",
+            f"{m['prefect_s']:.1f} s as a flow vs {m['plain_s']:.1f} s as plain calls"
+            + (
+                f"; {m['heartbeat_s']:.1f} s of it waits for Prefect's heartbeat thread"
+                if "heartbeat_s" in m
+                else ""
+            ),
         ),
         at_most(
             "orchestration",

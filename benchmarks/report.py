@@ -336,6 +336,21 @@ def _orchestration_section(m: dict[str, Any]) -> list[str]:
         f"| {m['overhead_s']:.1f} | {m['repeats']} | {m['task_runs']} | {m['subflow_runs']} |",
         "",
         f"Task runs of one flow run, by task function: {by_name}. None is per farm or per epoch.",
+        *_heartbeat_lines(m),
+    ]
+
+
+def _heartbeat_lines(m: dict[str, Any]) -> list[str]:
+    if "heartbeat_s" not in m:
+        return []
+    times = "/".join(f"{t:.1f}" for t in m["no_heartbeats_times"])
+    return [
+        "",
+        f"With flow-run heartbeats off the same flow took {m['no_heartbeats_s']:.1f} s "
+        f"({times}): {m['heartbeat_s']:.1f} s of the overhead is Prefect 3.8's heartbeat "
+        "thread, which sleeps in one-second steps and is joined when each of the "
+        f"{1 + m['subflow_runs']} flow runs ends. Heartbeats stay on (the zombie-run "
+        "automation needs them); upstream, the loop should wait on its stop event.",
     ]
 
 
