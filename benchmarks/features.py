@@ -241,7 +241,7 @@ def run_yieldflow(root: str, out: str, profile: bool = False) -> dict[str, Any]:
 
 
 STAGES = (
-    ("yieldflow.ingest.dataset", "_open_sensors"),
+    ("yieldflow.ingest.dataset", "open_sensors"),
     ("yieldflow.ingest.sensor_query", "_stream_checks"),
     ("yieldflow.ingest.sensor_query", "_conflict_stamps"),
     ("yieldflow.ingest.sensor_query", "_readings"),

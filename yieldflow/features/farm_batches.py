@@ -37,15 +37,15 @@ from yieldflow.features.seasons import KEY, SeasonFeatures, build_season_feature
 from yieldflow.ingest import validation as v
 from yieldflow.ingest.accounting import Findings, IngestionError
 from yieldflow.ingest.dataset import (
-    LAYOUT_REASON,
     IngestionResult,
-    _as_utc,
-    _classify,
-    _complete_farms,
-    _load_farms,
-    _load_harvests,
-    _open_sensors,
-    _timezones,
+    as_utc,
+    classify_files,
+    complete_farms,
+    farm_timezones,
+    load_farms,
+    load_harvests,
+    open_sensors,
+    start_findings,
 )
 from yieldflow.ingest.sensor_query import SENSOR_COLUMNS_KNOWN, check_sensor_files
 from yieldflow.io.source import DataSource, join_uri
@@ -88,7 +88,7 @@ class IngestionPlan:
 
     @property
     def timezones(self) -> dict[str, str]:
-        return _timezones(self.farms)
+        return farm_timezones(self.farms)
 
     def harvests_of(self, batch: FarmBatch) -> pd.DataFrame:
         return self.harvests[self.harvests["farm_id"].isin(batch.farms)].reset_index(drop=True)
@@ -130,18 +130,12 @@ def plan_ingestion(
     split the farms into at most `batches` batches of about equal bytes."""
     if batches < 1:
         raise ValueError("batches must be at least 1")
-    now = _as_utc(now)
+    now = as_utc(now)
     keys = source.list_files()
-    layout = _classify(keys)
-    head = Findings()
-    for key in layout.ignored:
-        head.file_entry(key, LAYOUT_REASON)
-        head.notes.append(f"{key}: ignored, {LAYOUT_REASON}")
-    head.accounting.files_ignored = len(layout.ignored)
-    if layout.harvests is None:
-        raise IngestionError(f"harvests.csv: not found in {source.uri} (labels are required)")
-    farms = _load_farms(source, layout.farms, head)
-    harvests = _load_harvests(source, layout.harvests, farms, head)
+    layout = classify_files(keys)
+    head = start_findings(layout, source)
+    farms = load_farms(source, layout.farms, head)
+    harvests = load_harvests(source, layout.harvests, farms, head)
     order = {key: i for i, (key, _) in enumerate(layout.sensors)}
     weights = {key: _size(source, key) for key, _ in layout.sensors}
     parts = partition_farms(layout.sensors, harvests["farm_id"], batches, weights)
@@ -204,10 +198,10 @@ def ingest_batch(
     contents = read_files(source, [key for key, _ in sensors])
     try:
         with tempfile.TemporaryDirectory(prefix="yieldflow-batch-") as downloads:
-            opened = _open_sensors(source, sensors, contents, Path(downloads), run)
+            opened = open_sensors(source, sensors, contents, Path(downloads), run)
             notes: list[tuple[str, str]] = []
             if opened:
-                checks = check_sensor_files(opened, plan_timezones, _as_utc(now))
+                checks = check_sensor_files(opened, plan_timezones, as_utc(now))
                 for fi, (checked, _) in enumerate(opened):
                     before = len(run.notes)
                     extra = [c for c in checked.names if c not in SENSOR_COLUMNS_KNOWN]
@@ -237,7 +231,7 @@ def ingest_batch(
     first = (failed[0][0], run.first_failure) if failed else None
     # Without farms.csv the single run derives the farms from sensors and harvests; the
     # rows of this batch's farms are the same (features look only at those).
-    farm_table = farms if farms is not None else _complete_farms(None, readings, harvests, run)
+    farm_table = farms if farms is not None else complete_farms(None, readings, harvests, run)
     features = build_season_features(readings, harvests, farm_table, min_coverage)
     return BatchResult(
         readings=readings,
@@ -328,7 +322,7 @@ def merge_batches(
     notes = sorted((plan.order[key], i, note) for r in results for i, (key, note) in
                    enumerate(r.notes))  # fmt: skip
     run.notes += [note for _, _, note in notes]
-    farms = _complete_farms(plan.farms, readings, plan.harvests, run)
+    farms = complete_farms(plan.farms, readings, plan.harvests, run)
     quarantine = pd.concat(run.found, ignore_index=True)
     quarantine = quarantine.sort_values(["file", "line"], kind="stable").reset_index(drop=True)
     run.accounting.check()

@@ -73,7 +73,7 @@ class IngestionResult:
 
 
 @dataclass
-class _Layout:
+class Layout:
     farms: str | None = None
     harvests: str | None = None
     sensors: list[tuple[str, str]] = field(default_factory=list)  # (key, folder farm_id)
@@ -89,8 +89,31 @@ def ingest_dataset(source: DataSource, now: pd.Timestamp | None = None) -> Inges
     Raises IngestionError when harvests.csv or farms.csv cannot be read, or when no sensor
     reading survives.
     """
-    now = _as_utc(now)
-    layout = _classify(source.list_files())
+    now = as_utc(now)
+    layout = classify_files(source.list_files())
+    run = start_findings(layout, source)
+    # From S3 the first downloads start now, while farms.csv and harvests.csv are read.
+    contents = read_files(source, [key for key, _ in layout.sensors])
+    try:
+        farms = load_farms(source, layout.farms, run)
+        timezones = farm_timezones(farms)
+        harvests = load_harvests(source, layout.harvests, farms, run)
+        with tempfile.TemporaryDirectory(prefix="yieldflow-ingest-") as downloads:
+            opened = open_sensors(source, layout.sensors, contents, Path(downloads), run)
+            readings = _check_sensors(opened, timezones, now, run)
+    finally:
+        close = getattr(contents, "close", None)
+        if close is not None:
+            close()
+    farms = complete_farms(farms, readings, harvests, run)
+    quarantine = pd.concat(run.found, ignore_index=True)
+    quarantine = quarantine.sort_values(["file", "line"], kind="stable").reset_index(drop=True)
+    run.accounting.check()
+    return IngestionResult(readings, harvests, farms, quarantine, run.accounting, run.notes)
+
+
+def start_findings(layout: Layout, source: DataSource) -> Findings:
+    """The findings a run starts from: every ignored file reported; no harvests.csv stops it."""
     run = Findings()
     for key in layout.ignored:
         run.file_entry(key, LAYOUT_REASON)
@@ -98,24 +121,7 @@ def ingest_dataset(source: DataSource, now: pd.Timestamp | None = None) -> Inges
     run.accounting.files_ignored = len(layout.ignored)
     if layout.harvests is None:
         raise IngestionError(f"{HARVESTS_FILE}: not found in {source.uri} (labels are required)")
-    # From S3 the first downloads start now, while farms.csv and harvests.csv are read.
-    contents = read_files(source, [key for key, _ in layout.sensors])
-    try:
-        farms = _load_farms(source, layout.farms, run)
-        timezones = _timezones(farms)
-        harvests = _load_harvests(source, layout.harvests, farms, run)
-        with tempfile.TemporaryDirectory(prefix="yieldflow-ingest-") as downloads:
-            opened = _open_sensors(source, layout.sensors, contents, Path(downloads), run)
-            readings = _check_sensors(opened, timezones, now, run)
-    finally:
-        close = getattr(contents, "close", None)
-        if close is not None:
-            close()
-    farms = _complete_farms(farms, readings, harvests, run)
-    quarantine = pd.concat(run.found, ignore_index=True)
-    quarantine = quarantine.sort_values(["file", "line"], kind="stable").reset_index(drop=True)
-    run.accounting.check()
-    return IngestionResult(readings, harvests, farms, quarantine, run.accounting, run.notes)
+    return run
 
 
 def write_quarantine_report(result: IngestionResult, path: str | Path) -> Path:
@@ -126,7 +132,7 @@ def write_quarantine_report(result: IngestionResult, path: str | Path) -> Path:
     return path
 
 
-def _timezones(farms: pd.DataFrame | None) -> dict[str, str]:
+def farm_timezones(farms: pd.DataFrame | None) -> dict[str, str]:
     """farm_id -> IANA name, for the farms whose naive timestamps are local time."""
     if farms is None:
         return {}
@@ -134,16 +140,16 @@ def _timezones(farms: pd.DataFrame | None) -> dict[str, str]:
     return dict(zip(given["farm_id"], given["timezone"], strict=True))
 
 
-def _as_utc(now: pd.Timestamp | None) -> pd.Timestamp:
+def as_utc(now: pd.Timestamp | None) -> pd.Timestamp:
     if now is None:
         return pd.Timestamp.now(tz="UTC")
     now = pd.Timestamp(now)
     return now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
 
 
-def _classify(keys: list[str]) -> _Layout:
+def classify_files(keys: list[str]) -> Layout:
     """Sort the listing into the contract's layout; everything else is ignored (reported)."""
-    layout = _Layout()
+    layout = Layout()
     for key in keys:
         parts = PurePosixPath(key).parts
         if key == FARMS_FILE:
@@ -163,7 +169,7 @@ def _classify(keys: list[str]) -> _Layout:
     return layout
 
 
-def _load_farms(source: DataSource, key: str | None, run: Findings) -> pd.DataFrame | None:
+def load_farms(source: DataSource, key: str | None, run: Findings) -> pd.DataFrame | None:
     if key is None:
         run.notes.append(f"{FARMS_FILE}: absent; farms derived from sensors and harvests")
         return None
@@ -173,7 +179,7 @@ def _load_farms(source: DataSource, key: str | None, run: Findings) -> pd.DataFr
     return farms
 
 
-def _load_harvests(
+def load_harvests(
     source: DataSource, key: str, farms: pd.DataFrame | None, run: Findings
 ) -> pd.DataFrame:
     table, malformed = _load_table(source, key, HARVEST_COLUMNS, HARVEST_COLUMNS, run)
@@ -214,7 +220,7 @@ def _load_table(source, key, required, known, run: Findings) -> tuple[pd.DataFra
     return table, malformed
 
 
-def _open_sensors(source, sensors, contents, downloads: Path, run: Findings):
+def open_sensors(source, sensors, contents, downloads: Path, run: Findings):
     """Each sensor file checked, in listing order: (file, folder) for those that can be
     read, the others reported. DuckDB reads a local file where it is, an object from S3
     once written to `downloads`."""
@@ -270,7 +276,7 @@ def _check_sensors(opened, timezones, now, run: Findings) -> pd.DataFrame:
     return checks.readings
 
 
-def _complete_farms(farms, readings, harvests, run: Findings) -> pd.DataFrame:
+def complete_farms(farms, readings, harvests, run: Findings) -> pd.DataFrame:
     """Note farms that cannot train (no labels / no sensors); build farms if none given."""
     sensed, labelled = set(readings["farm_id"].unique()), set(harvests["farm_id"].unique())
     for farm in sorted(sensed - labelled):
