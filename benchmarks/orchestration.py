@@ -34,11 +34,10 @@ from benchmarks.common import (
 )
 
 OVERHEAD_TARGET_S = 3.0
-# Besides the evaluation grid (one task run per fold, model and MLP seed, by design: a
-# cluster runs them in parallel) the flow has ~20 tasks; one per epoch or farm would be
-# hundreds.
+# Besides the evaluation grid (one task run per fold and forecast point here, per cell on a
+# cluster) the flow has ~20 tasks; one per epoch or farm would be hundreds.
 MAX_TASK_RUNS = 25
-GRID_TASK = "evaluate_model_on_fold"  # task_key: the function name
+GRID_TASK = "evaluate_models_on_fold"  # task_key: the function name
 # The default dataset's shape (12 farms × 4 seasons, hourly: 48 harvests); smoke: fewer farms.
 SIZES = {
     "full": DatasetSpec(farms=12, interval_minutes=60, seed=42),

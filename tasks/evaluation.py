@@ -1,4 +1,4 @@
-"""Prefect tasks: one cell of the season-wise evaluation grid, its summary, its MLflow runs."""
+"""Prefect tasks: cells of the season-wise evaluation grid, its summary, its MLflow runs."""
 
 from __future__ import annotations
 
@@ -34,33 +34,49 @@ def _grid_run_name() -> str:
     from prefect.runtime import task_run
 
     p = task_run.parameters
-    point, fold, model, seed = p["point"], p["fold"], p["model"], p["seed"]
+    return grid_run_name(p["point"], p["fold"].val, p["cells"])
+
+
+def grid_run_name(point: float, season: int, cells: list[tuple[str, int]]) -> str:
+    """cross-validate-season-2024 for a fold's cells together; with its model (and MLP
+    seed) when the task is one cell, as on a cluster."""
     stage = "cross-validate" if point >= 1.0 else f"backtest-{point:.0%}".replace("%", "pct")
-    return f"{stage}-season-{fold.val}-{model}" + (f"-seed-{seed}" if model == MLP else "")
+    name = f"{stage}-season-{season}"
+    if len(cells) != 1:
+        return name
+    model, seed = cells[0]
+    return f"{name}-{model}" + (f"-seed-{seed}" if model == MLP else "")
 
 
 @task(
-    name="evaluate-model-on-fold",
+    name="evaluate-models-on-fold",
     task_run_name=_grid_run_name,
     **ON_DEVICE,
 )
-def evaluate_model_on_fold(
+def evaluate_models_on_fold(
     table: pd.DataFrame,
     fold: Fold,
-    model: str,
-    seed: int,
+    cells: list[tuple[str, int]],
     training: TrainingConfig,
     baselines: BaselineConfig,
     point: float = 1.0,
 ) -> pd.DataFrame:
-    """One model (one MLP seed) on one fold at one forecast point: its own task run, so a
-    cluster can run the grid in parallel and a retry redoes only this cell."""
+    """Some cells of the grid on one fold at one forecast point: (model, MLP seed) pairs,
+    each fitted exactly as it would be alone, so the grouping changes only how many task
+    runs there are, never a prediction. A retry redoes this task's cells."""
     started = time.perf_counter()
-    predictions = evaluate_fold(table, fold, training, baselines, [seed], models=(model,))
+    predictions = pd.concat(
+        [
+            evaluate_fold(table, fold, training, baselines, [seed], models=(model,))
+            for model, seed in cells
+        ],
+        ignore_index=True,
+    )
+    models = sorted({model for model, _ in cells})
     get_run_logger().info(
         "Season %d scored by %s trained on %s in %.1f s",
         fold.val,
-        model if model != MLP else f"the MLP (seed {seed})",
+        ", ".join(models) + (f" ({len(cells)} fits)" if len(cells) != len(models) else ""),
         ", ".join(map(str, fold.train)),
         time.perf_counter() - started,
     )

@@ -340,7 +340,7 @@ def test_runs_are_named_for_their_season_and_model(ui: Ui):
     latest = re.fullmatch(r"seasonal-(\d{4})-\d{8}-\d{6}", ui.flow_run_name)
     assert latest, ui.flow_run_name  # the flow run names the latest season
     folds = sorted(n for n in ui.task_runs if n.startswith("cross-validate-season-"))
-    assert folds and folds[-1].startswith(f"cross-validate-season-{latest.group(1)}-"), folds
+    assert folds and folds[-1] == f"cross-validate-season-{latest.group(1)}", folds
     assert "log-random_forest-to-mlflow" in ui.task_runs, sorted(ui.task_runs)
     page = open_page(ui.context, f"{ui.prefect}/runs/task-run/{ui.task_runs[folds[-1]]}")
     expect(page.get_by_text(folds[-1], exact=True).first).to_be_visible()
