@@ -22,9 +22,10 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# tests/unit: no servers or subprocesses (under 90 s); tests/integration: real servers.
+# tests/unit: no servers or subprocesses, one process per core; tests/integration: real
+# servers, one test at a time.
 unit: install
-	$(BIN)/pytest -q tests/unit
+	$(BIN)/pytest -q -n auto tests/unit
 
 integration: install
 	$(BIN)/pytest -q tests/integration

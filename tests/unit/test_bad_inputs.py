@@ -65,8 +65,9 @@ def test_damage_is_quarantined_and_counted(case: Case, corpus: Corpus, tmp_path:
     expected = case.build(root)
 
     result = ingest_dataset(LocalSource(root), now=NOW)
-    # the Dask path: one farm alone, two together, through Parquet
-    assert_batches_give(result, root, 2, tmp_path / "batches")
+    # the Dask path: one farm alone, two together (the Parquet round trip is tested on
+    # generated data in test_ingest_batches.py)
+    assert_batches_give(result, root, 2)
 
     acc = result.accounting
     acc.check()
