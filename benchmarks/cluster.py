@@ -17,8 +17,10 @@ the client, serially, as they do in the flow; the parts are reported too.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from benchmarks.common import DatasetSpec, at_least, cached_dataset, log
@@ -53,9 +55,10 @@ def run_cell(table: Any, cell: tuple, config: Any) -> tuple[Any, float]:
     return predictions.assign(point=point), time.perf_counter() - started
 
 
-def grid_on_workers(
-    workers: int, tables: dict[float, Any], cells: list, config: Any
-) -> tuple[float, list]:
+@contextlib.contextmanager
+def local_client(workers: int, module: str) -> Iterator[Any]:
+    """A client of a local cluster of one-thread worker processes that have imported
+    `module` already (imports are not timed)."""
     from distributed import Client, LocalCluster
 
     with (
@@ -64,7 +67,14 @@ def grid_on_workers(
         ) as cluster,
         Client(cluster) as client,
     ):
-        client.run(lambda: __import__("yieldflow.ml.evaluation"))  # imports are not timed
+        client.run(lambda: __import__(module))
+        yield client
+
+
+def grid_on_workers(
+    workers: int, tables: dict[float, Any], cells: list, config: Any
+) -> tuple[float, list]:
+    with local_client(workers, "yieldflow.ml.evaluation") as client:
         scattered = {p: client.scatter(t, broadcast=True) for p, t in tables.items()}
         started = time.perf_counter()
         futures = [client.submit(run_cell, scattered[c[0]], c, config, pure=False) for c in cells]
@@ -84,18 +94,10 @@ def ingest_batch_on_worker(data_uri: str, batch: Any, plan: dict, base: str) -> 
 
 def ingestion_on_workers(workers: int, root: Any, out: Any) -> dict[str, Any]:
     """Plan here, every batch on the workers, merge here; seconds of each part."""
-    from distributed import Client, LocalCluster
-
     from yieldflow.features.farm_batches import merge_batches, plan_ingestion, read_batch
     from yieldflow.io.storage import open_source
 
-    with (
-        LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        client.run(lambda: __import__("yieldflow.features.farm_batches"))  # imports are not timed
+    with local_client(workers, "yieldflow.features.farm_batches") as client:
         started = time.perf_counter()
         plan = plan_ingestion(open_source(root), INGEST_BATCHES)
         planned = time.perf_counter()

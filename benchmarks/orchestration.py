@@ -230,42 +230,33 @@ def run(size: str) -> dict[str, Any]:
             }
             config = pipeline_config(size, str(dataset.root), str(workdir / "runs"))
 
-            def prefect_side() -> dict[str, Any]:
-                value = run_in_child(
-                    "benchmarks.orchestration:run_prefect",
-                    {"config": config},
-                    env={**env, "PREFECT_TASKS_REFRESH_CACHE": "true"},
-                    cwd=workdir,
-                ).value
-                log(f"orchestration prefect: {value['seconds']:.2f} s")
-                return value
+            def side(target: str, label: str, extra: dict[str, str]) -> Any:
+                def run_side() -> dict[str, Any]:
+                    value = run_in_child(
+                        f"benchmarks.orchestration:{target}",
+                        {"config": config},
+                        env={**env, **extra},
+                        cwd=workdir,
+                    ).value
+                    log(f"orchestration {label}: {value['seconds']:.2f} s")
+                    return value
 
-            def without_heartbeats() -> dict[str, Any]:
-                value = run_in_child(
-                    "benchmarks.orchestration:run_prefect_without_heartbeats",
-                    {"config": config},
-                    env={**env, "PREFECT_TASKS_REFRESH_CACHE": "true"},
-                    cwd=workdir,
-                ).value
-                log(f"orchestration prefect without heartbeats: {value['seconds']:.2f} s")
-                return value
+                return run_side
 
-            def plain_side() -> dict[str, Any]:
-                value = run_in_child(
-                    "benchmarks.orchestration:run_plain",
-                    {"config": config},
-                    env={**env, "PREFECT_API_URL": UNREACHABLE_API},
-                    cwd=workdir,
-                ).value
-                log(f"orchestration plain: {value['seconds']:.2f} s")
-                return value
+            refresh = {"PREFECT_TASKS_REFRESH_CACHE": "true"}
+            sides = {
+                "prefect": side("run_prefect", "prefect", refresh),
+                "no_heartbeats": side(
+                    "run_prefect_without_heartbeats", "prefect without heartbeats", refresh
+                ),
+                "plain": side("run_plain", "plain", {"PREFECT_API_URL": UNREACHABLE_API}),
+            }
 
             # Untimed warm-up: creates the MLflow database and warms the Prefect server
             # (skipped at smoke size, where only the plumbing is checked, not the figure).
             if size == "full":
                 run_in_child("benchmarks.orchestration:warm_up", {}, env=env, cwd=workdir)
-            sides = {"prefect": prefect_side, "no_heartbeats": without_heartbeats}
-            runs = interleaved({**sides, "plain": plain_side}, REPEATS[size])
+            runs = interleaved(sides, REPEATS[size])
         finally:
             server.stop()
     prefect_s = median(r["seconds"] for r in runs["prefect"])
