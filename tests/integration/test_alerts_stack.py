@@ -38,6 +38,7 @@ from tests.support.servers import (
     mlflow_server,
     prefect_server,
     prefect_worker,
+    stack_env,
 )
 from tests.support.stack_fixtures import BIN, REPO
 
@@ -129,20 +130,7 @@ class AlertStack:
 def alert_stack(tmp_path_factory) -> AlertStack:
     logs = tmp_path_factory.mktemp("alert-stack")
     prefect_port, mlflow_port = free_ports(2)
-    base = {
-        k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PREFECT_", "MLFLOW_"))
-    }
-    env = {
-        **base,
-        "PREFECT_HOME": str(logs / "prefect-home"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_API_URL": f"http://127.0.0.1:{prefect_port}/api",
-        "PREFECT_WORKER_QUERY_SECONDS": "1",
-        "PREFECT_WORKER_PREFETCH_SECONDS": "1",
-        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{mlflow_port}",
-        "YIELDFLOW_CACHE": str(logs / "cache"),
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = stack_env(logs, prefect_port, f"http://127.0.0.1:{mlflow_port}")
     processes = [
         prefect_server(prefect_port, logs, env),
         mlflow_server(mlflow_port, logs, env, artifacts=str(logs / "mlflow-artifacts")),

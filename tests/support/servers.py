@@ -182,6 +182,25 @@ class ManagedProcess:
 BIN = Path(sys.executable).parent
 
 
+def stack_env(log_dir: Path, prefect_port: int, tracking_uri: str) -> dict[str, str]:
+    """The environment of a test stack's servers and workers: none of this machine's AWS,
+    Prefect or MLflow settings, a Prefect home and cache of its own, fast-polling workers."""
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PREFECT_", "MLFLOW_"))
+    }
+    return {
+        **base,
+        "PREFECT_HOME": str(log_dir / "prefect-home"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_API_URL": f"http://127.0.0.1:{prefect_port}/api",
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+        "PREFECT_WORKER_PREFETCH_SECONDS": "1",
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "YIELDFLOW_CACHE": str(log_dir / "cache"),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
 def prefect_server(
     port: int, log_dir: Path, env: Mapping[str, str], startup_timeout: float = 120
 ) -> ManagedProcess:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
-import os
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from tests.support.servers import (
     mlflow_server,
     prefect_server,
     prefect_worker,
+    stack_env,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -81,23 +81,13 @@ def running_stack(
     seaweedfs.upload_tree(dataset, DATA_BUCKET, "exports/2024")
 
     prefect_port, mlflow_port = free_port(), free_port()
-    base = {
-        k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PREFECT_", "MLFLOW_"))
-    }
+    tracking_uri = f"http://{TRACKING_USER}:{TRACKING_PASSWORD}@127.0.0.1:{mlflow_port}"
     env = {
-        **base,
-        "PREFECT_HOME": str(logs / "prefect-home"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_API_URL": f"http://127.0.0.1:{prefect_port}/api",
-        "PREFECT_WORKER_QUERY_SECONDS": "1",
-        "PREFECT_WORKER_PREFETCH_SECONDS": "1",
-        "MLFLOW_TRACKING_URI": f"http://{TRACKING_USER}:{TRACKING_PASSWORD}@127.0.0.1:{mlflow_port}",
+        **stack_env(logs, prefect_port, tracking_uri),
         "AWS_ENDPOINT_URL_S3": seaweedfs.endpoint_url,
         "AWS_ACCESS_KEY_ID": ACCESS_KEY,
         "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
         "AWS_DEFAULT_REGION": "us-east-1",
-        "YIELDFLOW_CACHE": str(logs / "cache"),
-        "PYTHONUNBUFFERED": "1",
     }
     mlflow_env = {
         **env,
