@@ -32,6 +32,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.data import backtest
 from tests.support.servers import (
     WebhookReceiver,
     free_ports,
@@ -321,17 +322,7 @@ def test_a_backtest_below_the_coverage_threshold_sends_one_message(alert_stack):
             "alias_moved": False,
             "note": "champion kept",
         },
-        "backtest": {
-            "interval_coverage": 0.55,
-            "covered": 11,
-            "harvests": 20,
-            "nominal": 0.8,
-            "seasons": [2023, 2024],
-            "champion_rmse": 0.9,
-            "best_simple_rmse": 0.95,
-            "best_simple_model": "farm_mean",
-            "relative_error_vs_simple": 0.9 / 0.95 - 1,
-        },
+        "backtest": backtest(interval_coverage=0.55, covered=11),
     }
     done = subprocess.run(
         [str(BIN / "python"), "-c", PROBE, json.dumps(summary)],

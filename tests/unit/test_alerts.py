@@ -14,6 +14,7 @@ from jinja2 import ChainableUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import ValidationError
 
+from tests.support.data import backtest
 from tests.support.stack_fixtures import deployment_script
 from yieldflow.config import AlertsConfig, PipelineConfig
 from yieldflow.reporting.alerts import (
@@ -50,22 +51,6 @@ def summary(*, moved: bool = True, backtest: dict | None = None) -> dict:
     if backtest is not None:
         result["backtest"] = backtest
     return result
-
-
-def backtest(**overrides) -> dict:
-    """summary["backtest"] as the forecast-honesty work (issue 20) writes it."""
-    values = {
-        "interval_coverage": 0.85,
-        "covered": 17,
-        "harvests": 20,
-        "nominal": 0.8,
-        "seasons": [2023, 2024],
-        "champion_rmse": 0.9,
-        "best_simple_rmse": 0.95,
-        "best_simple_model": "farm_mean",
-        "relative_error_vs_simple": 0.9 / 0.95 - 1,
-    }
-    return {**values, **overrides}
 
 
 def test_a_moved_champion_gives_one_event_with_model_version_metric_and_seasons():
